@@ -1,0 +1,43 @@
+"""paddle_octconv: Octave Convolution layers for PaddlePaddle.
+
+    >>> import paddle
+    >>> from paddle_octconv import OctaveConv
+    >>> conv = OctaveConv(64, 128, 3, alpha_in=0.5, alpha_out=0.5, padding=1)
+    >>> high, low = conv((paddle.randn([2, 32, 56, 56]), paddle.randn([2, 32, 28, 28])))
+    >>> high.shape, low.shape
+    ([2, 64, 56, 56], [2, 64, 28, 28])
+"""
+try:
+    import paddle  # noqa: F401
+except ImportError as error:  # pragma: no cover - exercised by the packaging test in a subprocess
+    raise ImportError(
+        "paddle_octconv needs PaddlePaddle, which is not installed. Install the CPU build with "
+        "`pip install paddlepaddle` (or `pip install paddle-octconv[cpu]`), or the GPU build with "
+        "`pip install paddlepaddle-gpu` (or `pip install paddle-octconv[gpu]`)."
+    ) from error
+
+from .blocks import Conv_BN, Conv_BN_ACT, OctConvBN, OctConvBNAct
+from .counting import count_flops, count_params
+from .octconv import (
+    OctaveChannels,
+    OctaveConv,
+    OctaveFeatures,
+    low_frequency_size,
+    split_channels,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OctaveConv",
+    "OctaveFeatures",
+    "OctaveChannels",
+    "OctConvBN",
+    "OctConvBNAct",
+    "Conv_BN",
+    "Conv_BN_ACT",
+    "split_channels",
+    "low_frequency_size",
+    "count_flops",
+    "count_params",
+]

@@ -1,0 +1,87 @@
+"""Octave conv + BatchNorm (+ activation): the building blocks of octave networks.
+
+Parameter names follow the public PyTorch checkpoints (d-li14/octconv.pytorch):
+``conv.conv_h2h.weight`` ... ``conv.conv_l2l.weight``, ``bn_h.*`` and ``bn_l.*``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import paddle.nn as nn
+
+from .octconv import IntPair, OctaveConv, OctaveFeatures
+
+__all__ = ["OctConvBN", "OctConvBNAct", "Conv_BN", "Conv_BN_ACT"]
+
+NormLayer = Callable[[int], nn.Layer]
+ActLayer = Callable[[], nn.Layer]
+
+
+class OctConvBN(nn.Layer):
+    """OctaveConv followed by one normalisation per frequency part (``bn_h``, ``bn_l``).
+
+    The norm widths come from the conv's own channel split, so they always match it (odd
+    channel counts included).
+
+    Args:
+        in_channels, out_channels, kernel_size, alpha_in, alpha_out, stride, padding, dilation,
+            groups, bias: as for :class:`OctaveConv`; alpha is the fraction of channels in the
+            low-frequency (half-resolution) part.
+        norm_layer: called with a channel count to build each norm; ``paddle.nn.BatchNorm2D`` by default.
+
+    Shapes: as :class:`OctaveConv`: a Tensor or ``(x_high, x_low)`` in, ``OctaveFeatures`` out.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        alpha_in: float = 0.5,
+        alpha_out: float = 0.5,
+        stride: int = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = False,
+        norm_layer: Optional[NormLayer] = None,
+    ) -> None:
+        super().__init__()
+        norm_layer = norm_layer or nn.BatchNorm2D
+        self.conv = OctaveConv(in_channels, out_channels, kernel_size, alpha_in, alpha_out,
+                               stride, padding, dilation, groups, bias)
+        high, low = self.conv.out_split
+        self.bn_h = norm_layer(high) if high else None
+        self.bn_l = norm_layer(low) if low else None
+
+    def forward(self, x) -> OctaveFeatures:
+        y_high, y_low = self.conv(x)
+        return OctaveFeatures(
+            self.bn_h(y_high) if y_high is not None else None,
+            self.bn_l(y_low) if y_low is not None else None,
+        )
+
+
+class OctConvBNAct(OctConvBN):
+    """OctConvBN followed by an activation on each part (ReLU by default).
+
+    Args:
+        act_layer: a callable returning the activation layer, e.g. ``paddle.nn.ReLU`` (default)
+            or ``paddle.nn.ReLU6``; the other arguments are those of :class:`OctConvBN`.
+    """
+
+    def __init__(self, *args, act_layer: Optional[ActLayer] = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.act = (act_layer or nn.ReLU)()
+
+    def forward(self, x) -> OctaveFeatures:
+        y_high, y_low = super().forward(x)
+        return OctaveFeatures(
+            self.act(y_high) if y_high is not None else None,
+            self.act(y_low) if y_low is not None else None,
+        )
+
+
+# The names of the published Paddle and PyTorch ports, for code written against them.
+Conv_BN = OctConvBN
+Conv_BN_ACT = OctConvBNAct

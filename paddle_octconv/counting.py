@@ -1,0 +1,109 @@
+"""Parameter and multiply-accumulate counting for octave (and plain) networks.
+
+``count_flops`` counts the multiply-accumulates (MACs) of every convolution and linear layer at
+the sizes it really sees during one forward pass, so half-resolution octave paths count a quarter.
+This is the convention of the published OctConv figures (Oct-ResNet-50: 2.367G at 224x224).
+It does not use ``paddle.flops``, which crashes on numpy >= 2.4 (Paddle 3.3.1).
+
+To use ``paddle.flops`` itself on these models, install ``numpy<2.4``; it reaches the Conv2D
+sub-layers of each OctaveConv through its hooks, but also counts BatchNorm, activations and
+pools, so its total is larger than the conv + linear MACs reported here.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+from .octconv import OctaveConv
+
+__all__ = ["count_params", "count_flops"]
+
+
+def count_params(model: nn.Layer) -> int:
+    """Number of trainable parameters (BatchNorm running statistics are not counted)."""
+    if not isinstance(model, nn.Layer):
+        raise TypeError(f"count_params expects a paddle.nn.Layer, got {type(model).__name__}")
+    return int(sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient))
+
+
+def _conv_macs(conv: nn.Conv2D, output: paddle.Tensor) -> int:
+    in_per_group = conv._in_channels // conv._groups
+    kernel = int(np.prod(conv._kernel_size))
+    return int(np.prod(output.shape)) * in_per_group * kernel
+
+
+def _octave_conv_macs(layer: OctaveConv, inputs, output) -> int:
+    """MACs of each octave path at the resolution it is computed at.
+
+    h2h runs at the high output's size, h2l and l2l at the low output's, l2h at x_low's size
+    (before the upsample).
+    """
+    x = inputs[0]
+    x_low = None if isinstance(x, paddle.Tensor) else x[1]
+    per_pixel = {
+        name: conv._out_channels * (conv._in_channels // conv._groups) * int(np.prod(conv._kernel_size))
+        for name in ("conv_h2h", "conv_h2l", "conv_l2h", "conv_l2l")
+        if (conv := getattr(layer, name)) is not None
+    }
+    y_high, y_low = output
+    pixels = {
+        "conv_h2h": y_high, "conv_l2h": x_low, "conv_h2l": y_low, "conv_l2l": y_low,
+    }
+    total = 0
+    for name, macs_per_pixel in per_pixel.items():
+        ref = pixels[name]
+        total += macs_per_pixel * int(ref.shape[0]) * int(np.prod(ref.shape[2:]))
+    return total
+
+
+def count_flops(model: nn.Layer, input_size: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass on a zero input of ``input_size``.
+
+    Args:
+        model: any ``paddle.nn.Layer`` taking one (N, C, H, W) Tensor.
+        input_size: (N, C, H, W); the count covers the whole batch (use N=1 for per-image figures).
+
+    Returns:
+        MACs of every Conv2D (OctaveConv paths included) and Linear layer, as an int.
+    """
+    if not isinstance(model, nn.Layer):
+        raise TypeError(f"count_flops expects a paddle.nn.Layer, got {type(model).__name__}")
+    if len(input_size) != 4 or not all(isinstance(s, int) and s > 0 for s in input_size):
+        raise ValueError(f"input_size must be four positive ints (N, C, H, W), got {tuple(input_size)}")
+
+    counts: Dict[int, int] = {}
+    handles = []
+    inside_octave = {
+        id(conv)
+        for layer in model.sublayers(include_self=True) if isinstance(layer, OctaveConv)
+        for conv in layer.sublayers()
+    }
+
+    def hook(layer, inputs, output):
+        if isinstance(layer, OctaveConv):
+            macs = _octave_conv_macs(layer, inputs, output)
+        elif isinstance(layer, nn.Conv2D):
+            macs = _conv_macs(layer, output)
+        else:  # nn.Linear: in_features * out_features per row
+            macs = int(np.prod(output.shape)) * layer.weight.shape[0]
+        counts[id(layer)] = counts.get(id(layer), 0) + macs
+
+    for layer in model.sublayers(include_self=True):
+        if isinstance(layer, OctaveConv) or (
+            isinstance(layer, (nn.Conv2D, nn.Linear)) and id(layer) not in inside_octave
+        ):
+            handles.append(layer.register_forward_post_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with paddle.no_grad():
+            model(paddle.zeros(list(input_size), dtype="float32"))
+    finally:
+        for handle in handles:
+            handle.remove()
+        if was_training:
+            model.train()
+    return int(sum(counts.values()))

@@ -1,0 +1,335 @@
+"""Octave convolution (Chen et al., "Drop an Octave", ICCV 2019, arXiv 1904.05049).
+
+A feature map with C channels is split into a high-frequency part of ``C - int(alpha * C)``
+channels at full resolution (H, W) and a low-frequency part of ``int(alpha * C)`` channels at
+half resolution. Four convolutions connect the parts:
+
+    high -> high   conv(x_high)
+    high -> low    conv(avg_pool_2x2(x_high))
+    low  -> high   upsample_nearest_2x(conv(x_low))
+    low  -> low    conv(x_low)
+
+Size rule: the low map of an (H, W) high map is always ``(ceil(H / 2), ceil(W / 2))``. The 2x2
+average pool runs in ceil mode and averages only the pixels that exist (a trailing odd row or
+column is averaged with itself), and the upsample is cropped to exactly the high map's size, so
+any input size works, odd sides included.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+__all__ = [
+    "OctaveChannels",
+    "OctaveFeatures",
+    "OctaveConv",
+    "split_channels",
+    "low_frequency_size",
+]
+
+IntPair = Union[int, Sequence[int]]
+
+
+class OctaveChannels(NamedTuple):
+    """Channel counts of the high- and low-frequency parts of a feature map."""
+
+    high: int
+    low: int
+
+
+class OctaveFeatures(NamedTuple):
+    """A feature map split by frequency.
+
+    ``high`` is (N, C_high, H, W) or None when the map has no high part (alpha == 1);
+    ``low`` is (N, C_low, ceil(H / 2), ceil(W / 2)) or None when it has no low part (alpha == 0).
+    """
+
+    high: Optional[paddle.Tensor]
+    low: Optional[paddle.Tensor]
+
+
+def split_channels(channels: int, alpha: float) -> OctaveChannels:
+    """Split ``channels`` into (high, low) as the published implementations do.
+
+    ``low = int(alpha * channels)`` and ``high = channels - low``. Every layer and model here uses
+    this one rule, so conv weights, BatchNorm widths and public checkpoints always agree.
+
+    Args:
+        channels: total channel count C (>= 0).
+        alpha: fraction of channels in the low-frequency part, in [0, 1].
+    """
+    _check_alpha("alpha", alpha)
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 0:
+        raise ValueError(f"channels must be a non-negative int, got {channels!r}")
+    low = int(alpha * channels)
+    return OctaveChannels(high=channels - low, low=low)
+
+
+def low_frequency_size(size: int) -> int:
+    """Side of the low-frequency map for a high-frequency side ``size``: ``ceil(size / 2)``."""
+    return (size + 1) // 2
+
+
+def _check_alpha(name: str, alpha: float) -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"{name} must be a float in [0, 1], got {type(alpha).__name__} {alpha!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {alpha}")
+
+
+def _pair(name: str, value: IntPair) -> Tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return (value[0], value[1])
+    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def _pool(x: paddle.Tensor) -> paddle.Tensor:
+    """2x2 average pool to (ceil(H/2), ceil(W/2)); a partial window averages the pixels it holds."""
+    return F.avg_pool2d(x, kernel_size=2, stride=2, ceil_mode=True, exclusive=True)
+
+
+def _upsample_to(x: paddle.Tensor, size) -> paddle.Tensor:
+    """Nearest 2x upsample cropped to ``size``.
+
+    ``F.interpolate(size=...)`` is used rather than ``Upsample(scale_factor=2)`` because on
+    Paddle 3.3 the scale-factor form breaks the oneDNN inference predictor and paddle2onnx. With
+    ``size = 2 * in - 1`` (odd sides) nearest sampling picks ``floor(i / 2)``: the 2x repeat, cropped.
+    """
+    return F.interpolate(x, size=size, mode="nearest")
+
+
+def _high_size(x_high: Optional[paddle.Tensor], x_low: paddle.Tensor):
+    """Spatial size of the high map: x_high's, or twice x_low's when there is no high input.
+
+    Python ints in dygraph (cheap); a shape tensor under ``paddle.jit.to_static``, where H and W
+    may be dynamic (-1) in an exported model.
+    """
+    if paddle.in_dynamic_mode():
+        return list(x_high.shape[2:]) if x_high is not None else [2 * s for s in x_low.shape[2:]]
+    return paddle.shape(x_high)[2:] if x_high is not None else paddle.shape(x_low)[2:] * 2
+
+
+class OctaveConv(nn.Layer):
+    """Octave convolution: a Conv2D over a feature map split into high and low frequencies.
+
+    Args:
+        in_channels: total input channels C_in (high + low).
+        out_channels: total output channels C_out (high + low).
+        kernel_size: int or (kh, kw).
+        alpha_in: fraction of input channels in the low-frequency part, in [0, 1]. 0 means a plain
+            input tensor; 1 means the input is all low frequency.
+        alpha_out: fraction of output channels in the low-frequency part, in [0, 1].
+        stride: 1 or 2. Stride 2 average-pools the inputs first (as the paper's reference does),
+            so the output high map is (ceil(H/2), ceil(W/2)).
+        padding: int or (ph, pw). Whenever a low-frequency part exists the convolution must keep
+            sizes (``padding == dilation * (kernel_size - 1) // 2`` with an odd kernel), otherwise
+            the two parts would drift apart in size.
+        dilation: int or (dh, dw).
+        groups: number of groups. The groups are split between the parts with the layer's group
+            width ``C_in / groups`` kept (each part must hold whole groups); every path uses the
+            group count of the part it reads. ``groups == in_channels > 1`` is depthwise: only the
+            high->high and low->low paths exist, and ``alpha_in`` must equal ``alpha_out``.
+        bias: add a learned bias. Each output part gets exactly one bias, held by the path from
+            the same-frequency input (h2h, l2l) when it exists, else by the cross path.
+
+    Shapes:
+        input: an (N, C_in, H, W) Tensor when ``alpha_in == 0``, or a tuple ``(x_high, x_low)`` of
+            (N, C_in_high, H, W) and (N, C_in_low, ceil(H/2), ceil(W/2)); either may be None when
+            its part has no channels. With ``alpha_in == 1`` the high map is taken to be twice the
+            low map's size.
+        output: ``OctaveFeatures(high, low)``, a tuple of (N, C_out_high, H', W') and
+            (N, C_out_low, ceil(H'/2), ceil(W'/2)); ``low`` is None when ``alpha_out == 0`` and
+            ``high`` is None when ``alpha_out == 1``.
+
+    Parameters are named as in the public PyTorch checkpoints: ``conv_h2h``, ``conv_h2l``,
+    ``conv_l2h`` and ``conv_l2l`` (each a ``paddle.nn.Conv2D``, absent when its path is unused).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        alpha_in: float = 0.5,
+        alpha_out: float = 0.5,
+        stride: int = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("groups", groups)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check_alpha("alpha_in", alpha_in)
+        _check_alpha("alpha_out", alpha_out)
+        if stride not in (1, 2) or isinstance(stride, bool):
+            raise ValueError(
+                f"OctaveConv supports stride 1 or 2 (stride 2 pools the inputs first), got {stride!r}"
+            )
+        kernel = _pair("kernel_size", kernel_size)
+        padding = _pair("padding", padding)
+        dilation = _pair("dilation", dilation)
+
+        self.in_split = split_channels(in_channels, alpha_in)
+        self.out_split = split_channels(out_channels, alpha_out)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.alpha_in, self.alpha_out = float(alpha_in), float(alpha_out)
+        self.stride, self.groups = stride, groups
+        self.kernel_size, self.padding, self.dilation = kernel, padding, dilation
+        self.is_depthwise = groups == in_channels > 1
+
+        has_low = self.in_split.low > 0 or self.out_split.low > 0
+        same = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+        if has_low and (padding != same or any(k % 2 == 0 for k in kernel)):
+            raise ValueError(
+                "OctaveConv with a low-frequency part needs a size-preserving convolution: an odd "
+                f"kernel with padding = dilation * (kernel_size - 1) // 2 = {same}; got "
+                f"kernel_size={kernel}, padding={padding}, dilation={dilation}"
+            )
+        group_split = self._split_groups()
+
+        def path(name: str, c_in: int, c_out: int, part_groups: int, with_bias: bool):
+            if c_in == 0 or c_out == 0:
+                return None
+            if c_out % part_groups:
+                raise ValueError(
+                    f"{name}: {c_out} output channels are not divisible by its {part_groups} groups "
+                    f"(in_channels={in_channels}, out_channels={out_channels}, groups={groups}, "
+                    f"alpha_in={alpha_in}, alpha_out={alpha_out}); choose channels that split evenly"
+                )
+            return nn.Conv2D(c_in, c_out, kernel, stride=1, padding=padding, dilation=dilation,
+                             groups=part_groups, bias_attr=None if with_bias else False)
+
+        cin, cout = self.in_split, self.out_split
+        self.conv_h2h = path("conv_h2h", cin.high, cout.high, group_split.high, bias)
+        self.conv_l2l = path("conv_l2l", cin.low, cout.low, group_split.low, bias)
+        cross = not self.is_depthwise
+        self.conv_h2l = path("conv_h2l", cin.high if cross else 0, cout.low, group_split.high,
+                             bias and self.conv_l2l is None)
+        self.conv_l2h = path("conv_l2h", cin.low if cross else 0, cout.high, group_split.low,
+                             bias and self.conv_h2h is None)
+
+    def _split_groups(self) -> OctaveChannels:
+        """Groups of the high and low input parts, keeping the group width C_in / groups."""
+        groups, cin, cout = self.groups, self.in_split, self.out_split
+        if groups == 1:
+            return OctaveChannels(1, 1)
+        if self.in_channels % groups:
+            raise ValueError(
+                f"groups={groups} must divide in_channels={self.in_channels}"
+            )
+        width = self.in_channels // groups
+        if cin.high % width or cin.low % width:
+            raise ValueError(
+                f"groups={groups} do not split between the high ({cin.high}) and low ({cin.low}) "
+                f"input channels: each part must be a multiple of the group width "
+                f"in_channels / groups = {width} (alpha_in={self.alpha_in})"
+            )
+        if self.is_depthwise:
+            multiplier = self.out_channels // self.in_channels
+            if (self.out_channels % self.in_channels
+                    or cout != (cin.high * multiplier, cin.low * multiplier)):
+                raise ValueError(
+                    "a depthwise OctaveConv (groups == in_channels) maps each channel to its own "
+                    f"outputs, so it needs alpha_in == alpha_out and out_channels a multiple of "
+                    f"in_channels with the same split; got in {tuple(cin)} -> out {tuple(cout)} "
+                    f"(high, low) for alpha_in={self.alpha_in}, alpha_out={self.alpha_out}"
+                )
+        return OctaveChannels(high=cin.high // width, low=cin.low // width)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}, stride={self.stride}, "
+            f"padding={self.padding}, groups={self.groups}"
+        )
+
+    # ----------------------------------------------------------------------------- input checks
+    def _parse_input(self, x) -> Tuple[Optional[paddle.Tensor], Optional[paddle.Tensor]]:
+        """Return (x_high, x_low) after checking types, ranks, channels and the low map's size."""
+        if isinstance(x, paddle.Tensor):
+            if self.in_split.low:
+                raise TypeError(
+                    f"OctaveConv with alpha_in={self.alpha_in} expects a tuple (x_high, x_low) "
+                    f"with {self.in_split.low} low-frequency channels, got a single Tensor; pass "
+                    "the previous octave layer's output, or use alpha_in=0 for a plain input"
+                )
+            x_high, x_low = x, None
+        elif isinstance(x, (tuple, list)) and len(x) == 2:
+            x_high, x_low = x
+        else:
+            raise TypeError(
+                "OctaveConv expects a Tensor (alpha_in=0) or a tuple (x_high, x_low), got "
+                f"{type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (tuple, list)) else "")
+            )
+        for part, tensor, channels in (("high", x_high, self.in_split.high),
+                                       ("low", x_low, self.in_split.low)):
+            if tensor is None:
+                if channels:
+                    raise ValueError(
+                        f"x_{part} is None but alpha_in={self.alpha_in} of in_channels="
+                        f"{self.in_channels} gives it {channels} channels"
+                    )
+                continue
+            if not isinstance(tensor, paddle.Tensor):
+                raise TypeError(f"x_{part} must be a paddle.Tensor or None, got {type(tensor).__name__}")
+            if tensor.ndim != 4:
+                raise ValueError(
+                    f"x_{part} must be 4-D (N, C, H, W), got {tensor.ndim}-D shape {list(tensor.shape)}"
+                )
+            got = tensor.shape[1]
+            if got != channels and got >= 0:
+                raise ValueError(
+                    f"x_{part} has {got} channels, expected {channels} "
+                    f"(in_channels={self.in_channels}, alpha_in={self.alpha_in}: high "
+                    f"{self.in_split.high}, low {self.in_split.low})"
+                )
+        if x_high is not None and x_low is not None:
+            expected = [low_frequency_size(s) if s >= 0 else -1 for s in x_high.shape[2:]]
+            got = list(x_low.shape[2:])
+            if any(e >= 0 and g >= 0 and e != g for e, g in zip(expected, got)):
+                raise ValueError(
+                    f"x_low has spatial size {got}, expected ceil(H/2), ceil(W/2) = {expected} for "
+                    f"x_high of size {list(x_high.shape[2:])}"
+                )
+            if x_high.shape[0] != x_low.shape[0] and min(x_high.shape[0], x_low.shape[0]) >= 0:
+                raise ValueError(
+                    f"x_high and x_low have different batch sizes: {x_high.shape[0]} vs {x_low.shape[0]}"
+                )
+        return x_high, x_low
+
+    # ---------------------------------------------------------------------------------- forward
+    def forward(self, x) -> OctaveFeatures:
+        x_high, x_low = self._parse_input(x)
+        if self.stride == 2 and x_high is not None and (self.conv_h2h is not None
+                                                         or self.conv_h2l is not None):
+            x_high = _pool(x_high)
+
+        y_high = self.conv_h2h(x_high) if self.conv_h2h is not None else None
+        if self.conv_l2h is not None:
+            l2h = self.conv_l2h(x_low)
+            if self.stride == 1:
+                # stride 2 needs no upsample: x_low is already at the output's high size.
+                l2h = _upsample_to(l2h, _high_size(x_high, x_low))
+            y_high = l2h if y_high is None else y_high + l2h
+
+        y_low = None
+        if self.conv_h2l is not None:
+            y_low = self.conv_h2l(_pool(x_high))
+        if self.conv_l2l is not None:
+            l2l = self.conv_l2l(_pool(x_low) if self.stride == 2 else x_low)
+            y_low = l2l if y_low is None else y_low + l2l
+        return OctaveFeatures(y_high, y_low)

@@ -1,0 +1,33 @@
+"""paddle-octconv: Octave Convolution (OctConv) layers and model zoo for PaddlePaddle."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="paddle-octconv",
+    version="0.1.0",
+    description="Octave Convolution (Chen et al., ICCV 2019) layers and models for PaddlePaddle",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["paddle_octconv", "paddle_octconv.*", "models", "models.*",
+                                    "engine", "engine.*"]),
+    py_modules=["train", "eval", "hubconf"],
+    # Paddle itself is an extra: the CPU and GPU builds are different packages, and users pick one.
+    install_requires=["numpy", "visualdl", "scikit-learn", "PyYAML"],
+    extras_require={
+        "cpu": ["paddlepaddle>=3.0"],
+        "gpu": ["paddlepaddle-gpu>=3.0"],
+        "test": ["pytest>=7", "scikit-learn"],
+        "export": ["paddle2onnx>=2.0", "onnxruntime"],
+        # Only `python -m models.convert` (PyTorch checkpoint conversion) needs torch.
+        "convert": ["torch"],
+    },
+    license="Apache-2.0",
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
