@@ -1,0 +1,127 @@
+"""Oct-MobileNet V1 (Chen et al., ICCV 2019) in the layout of d-li14/octconv.pytorch.
+
+``features.0`` is a plain 3x3 stride-2 stem (conv, BN, ReLU). ``features.1`` .. ``features.13``
+are depthwise-separable blocks, each a 3x3 depthwise OctConvBNAct (``.0``) and a 1x1 pointwise
+OctConvBNAct (``.1``). Block 1's pointwise conv splits the map into octave parts (0 -> alpha),
+blocks 2-10 are octave, block 11's depthwise conv is octave and its pointwise conv merges the parts
+(alpha -> 0), blocks 12 and 13 are plain. Depthwise octave convs have only the high->high and
+low->low paths. ``alpha=0`` gives plain MobileNet V1 with the same parameter names.
+
+    >>> import paddle
+    >>> from models import oct_mobilenet
+    >>> list(oct_mobilenet(num_classes=10)(paddle.randn([2, 3, 224, 224])).shape)
+    [2, 10]
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import paddle
+import paddle.nn as nn
+
+from paddle_octconv import OctConvBNAct
+
+from .common import check_alpha, check_bool, check_options, check_positive_int, init_weights
+from .registry import register_model
+from .weights import PretrainedArg, build_with_weights
+
+__all__ = ["OctMobileNet", "depthwise_separable", "oct_mobilenet"]
+
+_STEM_CHANNELS = 32
+# (out_channels, stride, octave output) of features.1 .. features.13 at width_mult 1.0.
+_BLOCKS = (
+    (64, 1, True), (128, 2, True), (128, 1, True), (256, 2, True), (256, 1, True),
+    (512, 2, True), (512, 1, True), (512, 1, True), (512, 1, True), (512, 1, True),
+    (512, 1, False), (1024, 2, False), (1024, 1, False),
+)
+_OPTIONS = frozenset({"width_mult", "small_input", "in_channels"})
+
+
+def _scale(channels: int, width_mult: float) -> int:
+    """``channels * width_mult`` rounded to a multiple of 8 (at least 8), as MobileNets do."""
+    return max(8, int(channels * width_mult + 4) // 8 * 8)
+
+
+def depthwise_separable(in_channels: int, out_channels: int, stride: int, alpha_in: float,
+                        alpha_out: float) -> nn.Sequential:
+    """A 3x3 depthwise conv at ``alpha_in`` (``.0``) and a 1x1 conv alpha_in -> alpha_out (``.1``).
+
+    Shapes: (N, in_channels, H, W) split by ``alpha_in`` -> ``OctaveFeatures`` of
+    (N, out_channels, ceil(H / stride), ceil(W / stride)) split by ``alpha_out``.
+    """
+    return nn.Sequential(
+        OctConvBNAct(in_channels, in_channels, 3, alpha_in, alpha_in, stride=stride, padding=1,
+                     groups=in_channels),
+        OctConvBNAct(in_channels, out_channels, 1, alpha_in, alpha_out),
+    )
+
+
+class OctMobileNet(nn.Layer):
+    """Oct-MobileNet V1 (see the module docstring for the layout).
+
+    Args:
+        num_classes: classifier outputs.
+        alpha: low-frequency fraction of the octave blocks, 0 <= alpha < 1 (0: plain MobileNet).
+        width_mult: channel multiplier (1.0 and 0.75 in the published results); channels are
+            rounded to multiples of 8.
+        in_channels: image channels (1 for grey images).
+        small_input: for 32x32-class images: a stride-1 stem conv.
+
+    Shapes:
+        input: (N, in_channels, H, W), any H, W >= 1.
+        output: (N, num_classes) logits.
+    """
+
+    def __init__(self, num_classes: int = 1000, alpha: float = 0.5, width_mult: float = 1.0,
+                 in_channels: int = 3, small_input: bool = False) -> None:
+        super().__init__()
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("in_channels", in_channels)
+        alpha = check_alpha(alpha)
+        if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)):
+            raise TypeError(
+                f"width_mult must be a float, got {type(width_mult).__name__} {width_mult!r}")
+        if width_mult <= 0:
+            raise ValueError(f"width_mult must be > 0, got {width_mult}")
+        check_bool("small_input", small_input)
+        self.alpha, self.num_classes = alpha, num_classes
+
+        channels = _scale(_STEM_CHANNELS, width_mult)
+        stem = nn.Sequential(
+            nn.Conv2D(in_channels, channels, 3, stride=1 if small_input else 2, padding=1,
+                      bias_attr=False),
+            nn.BatchNorm2D(channels),
+            nn.ReLU(),
+        )
+        blocks, alpha_in = [], 0.0
+        for out_channels, stride, octave in _BLOCKS:
+            alpha_out = alpha if octave else 0.0
+            out_channels = _scale(out_channels, width_mult)
+            blocks.append(depthwise_separable(channels, out_channels, stride, alpha_in, alpha_out))
+            channels, alpha_in = out_channels, alpha_out
+        self.features = nn.Sequential(stem, *blocks)
+        self.num_features = channels
+
+        self.avgpool = nn.AdaptiveAvgPool2D(1)
+        self.fc = nn.Linear(channels, num_classes)
+        init_weights(self)
+
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        """(N, in_channels, H, W) images -> (N, 1024 * width_mult, H', W') plain features."""
+        return self.features(x).high  # block 13 is plain: no low part is left
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        """(N, C, H', W') features -> (N, num_classes) logits."""
+        return self.fc(paddle.flatten(self.avgpool(x), 1))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+@register_model
+def oct_mobilenet(pretrained: PretrainedArg = False, num_classes: int = 1000, alpha: float = 0.5,
+                  **kwargs) -> OctMobileNet:
+    """Oct-MobileNet V1 (options width_mult, small_input, in_channels): 4.2M params, 318M MACs."""
+    check_options("oct_mobilenet", kwargs, _OPTIONS)
+    build = partial(OctMobileNet, num_classes=num_classes, alpha=alpha, **kwargs)
+    return build_with_weights("oct_mobilenet", pretrained, build)

@@ -1,0 +1,263 @@
+"""Oct-ResNet: published figures, layout (issue item 1), key names, init, options, forwards."""
+import math
+
+import numpy as np
+import paddle
+import pytest
+
+import models
+from models import Bottleneck, OctResNet
+from paddle_octconv import OctaveConv, count_flops, count_params
+
+IMAGE = (1, 3, 224, 224)
+PATHS = ("conv_h2h", "conv_h2l", "conv_l2h", "conv_l2l")
+slow = pytest.mark.slow
+
+# Published (d-li14/octconv.pytorch): params and conv + linear MACs at 224 px, alpha 0.5.
+FIGURES = {
+    "oct_resnet26": (15_995_176, 1_480_032_256),
+    "oct_resnet50": (25_557_032, 2_367_143_936),
+    "oct_resnet101": (44_549_160, 3_991_240_704),
+    "oct_resnet152": (60_192_808, 5_615_337_472),
+    "oct_resnet200": (64_673_832, 7_143_899_136),
+}
+# Plain counterparts (alpha 0): the published MACs, in GMACs to three decimals.
+PLAIN_GMACS = {"oct_resnet101": 7.801, "oct_resnet152": 11.514}
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return models.oct_resnet50()
+
+
+@pytest.fixture(scope="module")
+def resnet26():
+    return models.oct_resnet26(num_classes=5)
+
+
+def octave_paths(layer: OctaveConv) -> set:
+    return {name for name in PATHS if getattr(layer, name) is not None}
+
+
+# ------------------------------------------------------------------------------------ figures
+@pytest.mark.parametrize("arch", [
+    "oct_resnet26", "oct_resnet50", "oct_resnet101",
+    pytest.param("oct_resnet152", marks=slow),
+    pytest.param("oct_resnet200", marks=slow),
+])
+def test_published_figures(arch, resnet50):
+    model = resnet50 if arch == "oct_resnet50" else models.create_model(arch)
+    assert (count_params(model), count_flops(model, IMAGE)) == FIGURES[arch]
+
+
+def test_alpha_zero_is_plain_resnet50():
+    model = models.oct_resnet50(alpha=0)
+    plain = paddle.vision.models.resnet50()
+    # published: 4.089G MACs
+    assert count_flops(model, IMAGE) == 4_089_184_256 == count_flops(plain, IMAGE)
+    assert count_params(model) == count_params(plain) == FIGURES["oct_resnet50"][0]
+    octaves = [layer for layer in model.sublayers() if isinstance(layer, OctaveConv)]
+    assert octaves and all(octave_paths(layer) == {"conv_h2h"} for layer in octaves)
+
+
+@slow
+@pytest.mark.parametrize("arch", sorted(PLAIN_GMACS))
+def test_alpha_zero_matches_published_plain_macs(arch):
+    model = models.create_model(arch, alpha=0.0)
+    assert round(count_flops(model, IMAGE) / 1e9, 3) == PLAIN_GMACS[arch]
+    assert count_params(model) == FIGURES[arch][0]
+
+
+# ------------------------------------------------------------------------------------- layout
+def expected_paths(stage: int, block: int, conv: str) -> set:
+    """Issue item 1: layer1.0 enters the octave domain, layer4.0 leaves it, layer4.1+ is plain."""
+    entry_convs = ("conv1", "downsample")
+    if stage == 1 and block == 0 and conv in entry_convs:
+        return {"conv_h2h", "conv_h2l"}
+    if stage == 4 and block == 0 and conv in entry_convs:
+        return {"conv_h2h", "conv_l2h"}
+    if stage == 4:
+        return {"conv_h2h"}
+    return set(PATHS)
+
+
+def test_layout_paths_and_strides(resnet50):
+    for stage, depth in enumerate((3, 4, 6, 3), start=1):
+        blocks = getattr(resnet50, f"layer{stage}")
+        assert len(blocks) == depth
+        for index, block in enumerate(blocks):
+            assert isinstance(block, Bottleneck)
+            convs = {"conv1": block.conv1, "conv2": block.conv2, "conv3": block.conv3}
+            if index == 0:
+                convs["downsample"] = block.downsample[0]
+            else:
+                assert block.downsample is None
+            for name, conv_bn in convs.items():
+                where = f"layer{stage}.{index}.{name}"
+                paths = octave_paths(conv_bn.conv)
+                assert paths == expected_paths(stage, index, name), where
+                has_low = bool(paths & {"conv_h2l", "conv_l2l"})
+                assert (conv_bn.bn_l is not None) == has_low, where
+                strided = stage > 1 and index == 0 and name in ("conv2", "downsample")
+                assert conv_bn.conv.stride == (2 if strided else 1), where
+    assert list(resnet50.conv1.weight.shape) == [64, 3, 7, 7]
+    assert resnet50.conv1._stride == [2, 2]
+    assert isinstance(resnet50.maxpool, paddle.nn.MaxPool2D)
+
+
+def test_published_key_names(resnet50):
+    state = resnet50.state_dict()
+    for key, shape in {
+        "conv1.weight": [64, 3, 7, 7],
+        "bn1._mean": [64],
+        "layer1.0.conv1.conv.conv_h2l.weight": [32, 64, 1, 1],
+        "layer1.0.downsample.0.bn_h.weight": [128],
+        "layer1.0.downsample.0.bn_l._variance": [128],
+        "layer2.0.conv2.conv.conv_l2l.weight": [64, 64, 3, 3],
+        "layer4.0.conv1.conv.conv_l2h.weight": [512, 512, 1, 1],
+        "layer4.0.downsample.0.conv.conv_l2h.weight": [2048, 512, 1, 1],
+        "layer4.1.conv1.conv.conv_h2h.weight": [512, 2048, 1, 1],
+        "layer4.2.conv3.bn_h.bias": [2048],
+        "fc.weight": [2048, 1000],  # Paddle Linear: [in, out]
+        "fc.bias": [1000],
+    }.items():
+        assert list(state[key].shape) == shape, key
+    assert not any(key.startswith("layer4") and ".bn_l." in key for key in state)
+    # no conv biases anywhere: the only biases are those of BN and the classifier
+    assert all(".bn" in key or key.startswith(("bn1.", "fc."))
+               for key in state if key.endswith(".bias"))
+
+
+def test_alpha_zero_keeps_the_key_names(resnet26):
+    plain = models.oct_resnet26(num_classes=5, alpha=0)
+    octave_only = ("conv_h2l", "conv_l2h", "conv_l2l", ".bn_l.")
+    expected = {key for key in resnet26.state_dict() if not any(p in key for p in octave_only)}
+    assert set(plain.state_dict()) == expected
+
+
+# --------------------------------------------------------------------------------- init/options
+def test_initialisation(resnet50):
+    weight = resnet50.layer3[1].conv2.conv.conv_h2h.weight.numpy()  # 128 -> 128, 3x3
+    assert weight.std() == pytest.approx(math.sqrt(2.0 / (128 * 9)), rel=0.05)
+    assert abs(weight.mean()) < 1e-3
+    for layer in resnet50.sublayers():
+        if isinstance(layer, paddle.nn.Conv2D):
+            assert layer.bias is None
+        elif isinstance(layer, paddle.nn.BatchNorm2D):
+            assert np.all(layer.weight.numpy() == 1) and np.all(layer.bias.numpy() == 0)
+    bound = 1 / math.sqrt(2048)
+    for param in (resnet50.fc.weight, resnet50.fc.bias):
+        values = param.numpy()
+        assert np.abs(values).max() <= bound and values.std() > bound / 4
+
+
+def test_zero_init_residual_zeroes_both_last_norms():
+    model = models.oct_resnet26(num_classes=5, zero_init_residual=True)
+    blocks = [layer for layer in model.sublayers() if isinstance(layer, Bottleneck)]
+    assert len(blocks) == 8
+    for block in blocks:
+        norms = [bn for bn in (block.conv3.bn_h, block.conv3.bn_l) if bn is not None]
+        assert all(np.all(bn.weight.numpy() == 0) for bn in norms)
+        assert np.all(block.conv2.bn_h.weight.numpy() == 1)
+    assert blocks[2].conv3.bn_l is not None  # octave blocks have both norms zeroed
+
+
+def test_small_input_and_grey_images():
+    model = models.oct_resnet26(num_classes=5, small_input=True, in_channels=1)
+    assert list(model.conv1.weight.shape) == [64, 1, 3, 3] and model.conv1._stride == [1, 1]
+    assert isinstance(model.maxpool, paddle.nn.Identity)
+    model.eval()
+    features = model.forward_features(paddle.randn([2, 1, 32, 32]))
+    assert features.shape == [2, 2048, 4, 4]  # 32 / 8: no stem downsampling
+    assert model.forward_head(features).shape == [2, 5]
+
+
+def test_forward_features_and_head(resnet26):
+    resnet26.eval()
+    features = resnet26.forward_features(paddle.randn([1, 3, 224, 224]))
+    assert features.shape == [1, 2048, 7, 7]
+    pooled = features.mean(axis=[2, 3])
+    np.testing.assert_allclose(resnet26.forward_head(features).numpy(), resnet26.fc(pooled).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(alpha=1.0), ValueError, "0 <= alpha < 1"),
+    (dict(alpha=-0.5), ValueError, "got -0.5"),
+    (dict(alpha="0.5"), TypeError, "alpha must be a float"),
+    (dict(alpha=True), TypeError, "alpha must be a float"),
+    (dict(num_classes=0), ValueError, "num_classes must be a positive int, got 0"),
+    (dict(num_classes=10.0), TypeError, "num_classes must be a positive int, got float 10.0"),
+    (dict(in_channels=0), ValueError, "in_channels must be a positive int"),
+    (dict(small_input="yes"), TypeError, "small_input must be a bool"),
+    (dict(zero_init_residual=1), TypeError, "zero_init_residual must be a bool"),
+    (dict(width_mult=0.5), TypeError, r"unexpected keyword argument\(s\) 'width_mult'"),
+    (dict(norm_layer=None, depth=3), TypeError, "'depth', 'norm_layer'; it accepts"),
+])
+def test_invalid_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        models.oct_resnet26(**kwargs)
+
+
+def test_layers_table_is_checked():
+    with pytest.raises(ValueError, match="layers must give the blocks of 4 stages"):
+        OctResNet((2, 2, 2))
+    with pytest.raises(ValueError, match=r"layers\[1\] must be a positive int"):
+        OctResNet((2, 0, 2, 2))
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.3])
+def test_other_alphas_build_and_run(alpha):
+    model = models.oct_resnet26(num_classes=3, alpha=alpha, small_input=True)
+    assert model.layer2[0].conv1.conv.out_split.low == int(alpha * 128)
+    model.eval()
+    assert model(paddle.randn([1, 3, 33, 33])).shape == [1, 3]
+
+
+# ---------------------------------------------------------------------- every builder, any size
+@pytest.mark.parametrize("arch", [
+    "oct_resnet26", "oct_resnet50",
+    pytest.param("oct_resnet101", marks=slow),
+    pytest.param("oct_resnet152", marks=slow),
+    pytest.param("oct_resnet200", marks=slow),
+])
+def test_summary_and_odd_sizes(arch, capsys):
+    model = models.create_model(arch, num_classes=7)
+    info = paddle.summary(model, IMAGE)
+    assert info["trainable_params"] == count_params(model)
+    assert "Total params" in capsys.readouterr().out
+    model.eval()
+    with paddle.no_grad():
+        for size in (224, 225, 100):
+            assert model(paddle.randn([1, 3, size, size])).shape == [1, 7], size
+        small = models.create_model(arch, num_classes=7, small_input=True)
+        small.eval()
+        for size in (32, 33):
+            assert small(paddle.randn([2, 3, size, size])).shape == [2, 7], size
+
+
+def test_train_step_reduces_loss():
+    paddle.seed(0)
+    model = models.oct_resnet26(num_classes=3, small_input=True)
+    optimizer = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
+    images, labels = paddle.randn([8, 3, 16, 16]), paddle.to_tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    losses = []
+    for _ in range(4):
+        loss = paddle.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0], losses
+
+
+def test_export_with_dynamic_input_size(tmp_path):
+    model = models.oct_resnet26(num_classes=4, small_input=True)
+    model.eval()
+    images = paddle.randn([2, 3, 33, 33])
+    expected = model(images).numpy()
+    spec = [paddle.static.InputSpec([None, 3, None, None], "float32")]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
+                    str(tmp_path / "model"))
+    loaded = paddle.jit.load(str(tmp_path / "model"))
+    np.testing.assert_allclose(loaded(images).numpy(), expected, rtol=1e-5, atol=1e-5)
