@@ -1,0 +1,70 @@
+"""The training DataLoader: a shuffle fixed by (seed, epoch), sharded over ranks, resumable."""
+from __future__ import annotations
+
+from typing import Iterator, List
+
+import numpy as np
+from paddle.io import DataLoader, Dataset, Sampler
+
+__all__ = ["EpochBatchSampler", "train_loader"]
+
+
+class EpochBatchSampler(Sampler):
+    """Batches of indices for one rank; epoch ``e``'s order depends only on ``(seed, e)``.
+
+    Unlike ``paddle.io.DistributedBatchSampler`` (whose shuffle ignores the seed and restarts
+    at epoch 0 in every process), the order of a resumed run's next epoch is the order the
+    uninterrupted run would have used, and :meth:`set_epoch` can skip the batches already
+    trained in an interrupted epoch. Each epoch's index list is padded (by repeating indices)
+    to a multiple of ``world_size`` and rank ``r`` takes every ``world_size``-th index from ``r``.
+
+    Args:
+        size: number of samples in the data set.
+        batch_size: samples per batch on this rank.
+        shuffle: shuffle every epoch (else: data set order).
+        drop_last: drop the last incomplete batch.
+        seed: shuffle seed (the run's ``--seed``).
+        rank, world_size: this process and the number of processes.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool = True, drop_last: bool = False,
+                 seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if size < 1:
+            raise ValueError(f"cannot sample from an empty data set (size {size})")
+        self.size, self.batch_size = size, batch_size
+        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Make the next iteration epoch ``epoch`` (0-based), leaving out its first ``skip`` batches."""
+        self.epoch, self.skip = epoch, skip
+
+    def _local_indices(self) -> np.ndarray:
+        if self.shuffle:
+            order = np.random.RandomState((self.seed * 10_007 + self.epoch) % 2**32).permutation(self.size)
+        else:
+            order = np.arange(self.size)
+        padded = -(-self.size // self.world_size) * self.world_size
+        order = np.concatenate([order, order[:padded - self.size]])
+        return order[self.rank::self.world_size]
+
+    def __iter__(self) -> Iterator[List[int]]:
+        indices = self._local_indices()
+        skip, self.skip = self.skip, 0
+        self.epoch += 1
+        for number, start in enumerate(range(0, len(indices), self.batch_size)):
+            batch = indices[start:start + self.batch_size]
+            if self.drop_last and len(batch) < self.batch_size:
+                return
+            if number >= skip:
+                yield batch.tolist()
+
+    def __len__(self) -> int:
+        local = -(-self.size // self.world_size)
+        return local // self.batch_size if self.drop_last else -(-local // self.batch_size)
+
+
+def train_loader(dataset: Dataset, sampler: EpochBatchSampler, num_workers: int) -> DataLoader:
+    """A DataLoader over ``dataset`` drawing its batches from ``sampler``."""
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, return_list=True)

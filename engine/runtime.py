@@ -1,0 +1,76 @@
+"""Process set-up shared by the scripts: CPU threads, seeds, device, distributed rank, AMP."""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import paddle
+
+__all__ = ["Runtime", "available_cores", "seed_everything", "setup_runtime"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the process runs on.
+
+    Attributes:
+        device: ``paddle.get_device()``, e.g. ``cpu`` or ``gpu:0``.
+        rank, world_size: this process's rank and the number of processes (1 when not launched
+            by ``paddle.distributed.launch``).
+        threads: CPU threads Paddle uses in this process.
+        amp_level: ``"O1"`` when mixed precision is on (GPU and ``--amp``), else None.
+    """
+
+    device: str
+    rank: int
+    world_size: int
+    threads: int
+    amp_level: Optional[str]
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's core count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and Paddle's RNGs: same seed, same run (bit-identical on CPU)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+def setup_runtime(threads: int = 0, seed: int = 0, amp: bool = False) -> Runtime:
+    """Set CPU threads and seeds, and decide on AMP.
+
+    Paddle uses one CPU thread after import; ``threads=0`` gives each process of this machine an
+    equal share of the cores (all of them when not distributed).
+
+    Args:
+        threads: CPU threads for Paddle's kernels, 0 for the automatic share.
+        seed: seed of every RNG.
+        amp: use automatic mixed precision; on CPU it is ignored with a one-line notice.
+    """
+    world_size = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+    rank = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+    local_size = int(os.environ.get("PADDLE_LOCAL_SIZE", str(world_size)))
+    threads = threads or max(1, available_cores() // max(1, local_size))
+    paddle.base.core.set_num_threads(threads)
+    seed_everything(seed)
+    device = paddle.get_device()
+    amp_level = None
+    if amp:
+        if device.startswith("gpu"):
+            amp_level = "O1"
+        elif rank == 0:
+            print(f"--amp ignored: mixed precision needs a GPU, and this run is on {device}")
+    return Runtime(device, rank, world_size, threads, amp_level)
