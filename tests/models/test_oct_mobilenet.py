@@ -4,7 +4,6 @@ import paddle
 import pytest
 
 import models
-from models import OctMobileNet
 from paddle_octconv import OctConvBNAct, count_flops, count_params
 
 IMAGE = (1, 3, 224, 224)
@@ -121,45 +120,3 @@ def test_small_input_and_grey_images():
 def test_invalid_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         models.oct_mobilenet(**kwargs)
-
-
-def test_summary_and_odd_sizes(mobilenet, capsys):
-    info = paddle.summary(mobilenet, IMAGE)
-    assert info["trainable_params"] == 4_231_976
-    assert "Total params" in capsys.readouterr().out
-    model = models.oct_mobilenet(num_classes=7)
-    model.eval()
-    with paddle.no_grad():
-        for size in (224, 225, 100):
-            assert model(paddle.randn([1, 3, size, size])).shape == [1, 7], size
-        small = models.oct_mobilenet(num_classes=7, small_input=True)
-        small.eval()
-        for size in (32, 33):
-            assert small(paddle.randn([2, 3, size, size])).shape == [2, 7], size
-
-
-def test_train_step_reduces_loss():
-    paddle.seed(0)
-    model = OctMobileNet(num_classes=3, width_mult=0.5, small_input=True)
-    optimizer = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
-    images, labels = paddle.randn([8, 3, 32, 32]), paddle.to_tensor([0, 1, 2, 0, 1, 2, 0, 1])
-    losses = []
-    for _ in range(4):
-        loss = paddle.nn.functional.cross_entropy(model(images), labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.clear_grad()
-        losses.append(float(loss))
-    assert losses[-1] < losses[0], losses
-
-
-def test_export_with_dynamic_input_size(tmp_path):
-    model = models.oct_mobilenet(num_classes=4, width_mult=0.25)
-    model.eval()
-    images = paddle.randn([2, 3, 65, 65])
-    expected = model(images).numpy()
-    spec = [paddle.static.InputSpec([None, 3, None, None], "float32")]
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
-                    str(tmp_path / "model"))
-    loaded = paddle.jit.load(str(tmp_path / "model"))
-    np.testing.assert_allclose(loaded(images).numpy(), expected, rtol=1e-5, atol=1e-5)
