@@ -16,7 +16,7 @@ any input size works, odd sides included.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn
@@ -106,33 +106,40 @@ def _pool(x: paddle.Tensor) -> paddle.Tensor:
 def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Tensor:
     """Nearest 2x upsample of ``x``, cropped to ``x_high``'s spatial size (no crop when None).
 
-    Why not ``F.interpolate``/``nn.Upsample``: on Paddle 3.3.1 any nearest-interpolation op makes
-    the oneDNN inference predictor's ``run()`` fail ("ConvertPirAttribute2RuntimeAttribute not
-    support ArrayAttribute<DoubleAttribute>"), and ``Upsample(scale_factor=2)`` does not convert
-    with paddle2onnx. A depthwise ``conv2d_transpose`` with a 2x2 kernel of ones and stride 2 copies
-    each pixel into its 2x2 block, which is exactly the nearest 2x upsample, and it runs in dygraph,
-    ``jit.save``/``jit.load``, the oneDNN predictor and paddle2onnx + onnxruntime with dynamic H/W.
-    Of the variants that work everywhere it was the fastest in dygraph on [8, 128, 28, 28], forward
-    and backward (unsqueeze + expand + reshape and tile were slower; repeat_interleave breaks in
-    onnxruntime).
+    One result, an op chosen per graph kind, because no single op is right in all of them on
+    Paddle 3.3.1:
 
-    The crop (odd high sides) uses ``paddle.crop`` in dygraph, whose backward is several times
-    faster on CPU than ``paddle.slice``'s, and ``paddle.slice`` in a static graph, because
-    paddle2onnx 2.1 has no converter for crop (it aborts the whole process).
-    Not traced by dy2static: it branches on Python shapes, which the AST transform would turn
-    into graph control flow.
+    - dygraph: ``F.interpolate`` nearest to the target size (odd sides pick ``floor(i / 2)``, the
+      cropped 2x repeat). Fastest there, and its backward keeps no activation alive.
+    - static graphs (``jit.save``, the inference predictor, paddle2onnx): any nearest-interpolation
+      op makes the oneDNN predictor's ``run()`` fail, so the upsample is a transposed conv with
+      groups = C and a 2x2 kernel of ones (each pixel copied into its 2x2 block). Under PIR the
+      ``conv2d_transpose`` op is emitted directly: ``F.conv2d_transpose`` would emit
+      ``depthwise_conv2d_transpose``, which has no oneDNN kernel and ran as a slow kernel wrapped
+      in layout conversions (14 % of Oct-ResNet-50's predictor time), while ``conv2d_transpose``
+      runs as a oneDNN deconvolution. Odd sides are cropped with ``slice`` (paddle2onnx 2.1 has
+      no converter for ``crop`` and aborts).
     """
+    if paddle.in_dynamic_mode():
+        size = list(x_high.shape[2:]) if x_high is not None else [2 * s for s in x.shape[2:]]
+        return F.interpolate(x, size=size, mode="nearest")
     channels = x.shape[1]
     kernel = paddle.ones([channels, 1, 2, 2], dtype=x.dtype)
-    y = F.conv2d_transpose(x, kernel, stride=2, groups=channels)
+    if paddle.framework.in_pir_mode():
+        y = paddle._C_ops.conv2d_transpose(x, kernel, [2, 2], [0, 0], [], [], "EXPLICIT",
+                                           channels, [1, 1], "NCHW")
+    else:  # the legacy static graph (FLAGS_enable_pir_api=0)
+        y = F.conv2d_transpose(x, kernel, stride=2, groups=channels)
     if x_high is None:  # alpha_in == 1: the high map is defined as twice the low map
         return y
-    high = list(x_high.shape[2:])  # -1 for a dynamic side in a static graph
-    if min(high) >= 0 and high == list(y.shape[2:]):  # even sides: nothing to crop
+    high = list(x_high.shape[2:])
+    if min(high) >= 0 and high == list(y.shape[2:]):  # static sizes that already agree
         return y
-    if paddle.in_dynamic_mode():
-        return paddle.crop(y, shape=list(y.shape[:2]) + high)
     return paddle.slice(y, axes=[2, 3], starts=[0, 0], ends=paddle.shape(x_high)[2:4])
+
+
+#: Per path: (weight, bias) to convolve with instead of the path's own parameters.
+PathWeights = Dict[str, Tuple[paddle.Tensor, Optional[paddle.Tensor]]]
 
 
 class OctaveConv(nn.Layer):
@@ -331,15 +338,48 @@ class OctaveConv(nn.Layer):
         return x_high, x_low
 
     # ---------------------------------------------------------------------------------- forward
+    def paths(self) -> Dict[str, nn.Conv2D]:
+        """The path convs that exist, by name: a subset of ``h2h``, ``h2l``, ``l2h``, ``l2l``."""
+        convs = {"h2h": self.conv_h2h, "h2l": self.conv_h2l, "l2h": self.conv_l2h,
+                 "l2l": self.conv_l2l}
+        return {name: conv for name, conv in convs.items() if conv is not None}
+
+    def bias_path(self, part: str) -> Optional[str]:
+        """The path that holds output ``part``'s bias ("h" or "l"): the same-frequency path
+        when it exists, else the cross path; None when the layer has no such output part."""
+        own, cross = ("h2h", "l2h") if part == "h" else ("l2l", "h2l")
+        paths = self.paths()
+        return own if own in paths else cross if cross in paths else None
+
     def forward(self, x) -> OctaveFeatures:
         x_high, x_low = self._parse_input(x)
+        return self.convolve(x_high, x_low)
+
+    @paddle.jit.not_to_static
+    def convolve(self, x_high: Optional[paddle.Tensor], x_low: Optional[paddle.Tensor],
+                 weights: Optional[PathWeights] = None) -> OctaveFeatures:
+        """The octave convolution of checked inputs, path by path.
+
+        Args:
+            x_high, x_low: the input parts, as ``forward`` receives them (checked there).
+            weights: None to run the path convs themselves (so their hooks, ``paddle.summary``
+                and ``paddle.flops`` see them), or per path the (weight, bias) to use instead,
+                e.g. with BatchNorm folded in (see ``OctConvBN``).
+        """
+        def run(name: str, x: paddle.Tensor) -> paddle.Tensor:
+            conv = getattr(self, "conv_" + name)
+            if weights is None:
+                return conv(x)
+            weight, bias = weights[name]
+            return F.conv2d(x, weight, bias, 1, self.padding, self.dilation, conv._groups)
+
         if self.stride == 2 and x_high is not None and (self.conv_h2h is not None
                                                          or self.conv_h2l is not None):
             x_high = _pool(x_high)
 
-        y_high = self.conv_h2h(x_high) if self.conv_h2h is not None else None
+        y_high = run("h2h", x_high) if self.conv_h2h is not None else None
         if self.conv_l2h is not None:
-            l2h = self.conv_l2h(x_low)
+            l2h = run("l2h", x_low)
             if self.stride == 1:
                 # stride 2 needs no upsample: x_low is already at the output's high size.
                 l2h = _upsample_to(l2h, x_high)
@@ -347,8 +387,8 @@ class OctaveConv(nn.Layer):
 
         y_low = None
         if self.conv_h2l is not None:
-            y_low = self.conv_h2l(_pool(x_high))
+            y_low = run("h2l", _pool(x_high))
         if self.conv_l2l is not None:
-            l2l = self.conv_l2l(_pool(x_low) if self.stride == 2 else x_low)
+            l2l = run("l2l", _pool(x_low) if self.stride == 2 else x_low)
             y_low = l2l if y_low is None else y_low + l2l
         return OctaveFeatures(y_high, y_low)

@@ -7,8 +7,10 @@ low maps are part of every exported graph. One saved model (Paddle 3.3 writes ``
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections import Counter
 from types import SimpleNamespace
 
 import numpy as np
@@ -26,7 +28,7 @@ INPUT_SHAPES = ([2, 3, 13, 11], [1, 3, 8, 10], [1, 3, 9, 9])
 class ExportNet(nn.Layer):
     def __init__(self):
         super().__init__()
-        self.stem = OctConvBNAct(3, 8, 3, 0.0, 0.5, padding=1)  # plain tensor in
+        self.stem = OctConvBNAct(3, 8, 3, 0.0, 0.5, padding=1, bias=True)  # plain tensor in
         self.down = OctConvBNAct(8, 8, 3, 0.5, 0.5, stride=2, padding=1)
         self.mid = OctConvBNAct(8, 8, 3, 0.5, 0.5, padding=1)  # upsample + crop on odd sides
         self.depthwise = OctConvBNAct(8, 8, 3, 0.5, 0.5, padding=1, groups=8)
@@ -47,6 +49,10 @@ def exported(tmp_path_factory):
     model.train()
     for _ in range(2):  # move the BN running statistics away from 0 / 1
         model(paddle.randn([4, 3, 12, 12]) * 2 + 1)
+    for layer in model.sublayers():  # and the affine parameters away from 1 / 0
+        if isinstance(layer, nn.BatchNorm2D):
+            layer.weight.set_value(paddle.rand(layer.weight.shape) + 0.5)
+            layer.bias.set_value(paddle.randn(layer.bias.shape))
     model.eval()
     inputs = [np.random.default_rng(i).standard_normal(shape).astype("float32")
               for i, shape in enumerate(INPUT_SHAPES)]
@@ -64,6 +70,17 @@ def assert_outputs_match(run, exported):
         got = run(x)
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, **TOL, err_msg=str(x.shape))
+
+
+def test_exported_graph_has_bn_folded_and_no_interpolation(exported):
+    """The export fast path: BatchNorm folded into the convs, and no nearest-interpolate op (it
+    breaks the oneDNN predictor on Paddle 3.3.1); the upsample is a oneDNN-native conv2d_transpose
+    (not depthwise_conv2d_transpose, which has no oneDNN kernel)."""
+    program = json.loads(exported.model_file.read_text())["program"]
+    ops = Counter(op["#"].split(".", 1)[-1] for op in program["regions"][0]["blocks"][0]["ops"])
+    assert ops["conv2d_transpose"] >= 1, ops
+    assert not {name for name in ops if "batch_norm" in name or "interp" in name
+                or name.startswith("depthwise_conv2d_transpose")}, ops
 
 
 def test_jit_save_load_matches_dygraph(exported):
