@@ -3,7 +3,8 @@
 
 Every measurement times a pair (A = octave, B = baseline) in ONE process, interleaved A B A B ...,
 and reports medians of ``--repeats`` runs after ``--warmup`` rounds, the time ratio A/B and the
-MACs ratio A/B beside it.
+MACs ratio A/B beside it. Each (pair, path) gets a fresh process, so one path's runtime state
+cannot slow the next one down.
 
 Pairs (``--pairs``):
     resnet50   models.oct_resnet50        vs paddle.vision.models.resnet50   (1000 classes)
@@ -40,6 +41,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -455,16 +457,33 @@ def measure_rss(pair_name: str, entries: Sequence[Entry], batch: int, macs_ratio
 
 # ------------------------------------------------------------------------------------ children
 def run_child(command: List[str], patches: Sequence[str], env: Optional[dict] = None,
-              timeout: float = CHILD_TIMEOUT_S) -> dict:
-    """Run ``bench.py --_child COMMAND`` in a fresh process; return the JSON object it printed last."""
+              timeout: float = CHILD_TIMEOUT_S, echo: bool = False) -> dict:
+    """Run ``bench.py --_child COMMAND`` in a fresh process; return the JSON object it printed last.
+
+    ``echo``: pass the child's earlier JSON lines (finished rows) through as they come, so a long
+    run shows its progress.
+    """
     argv = [sys.executable, str(Path(__file__).resolve()), "--_child", *command]
     for patch in patches:
         argv += ["--patch", patch]
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode:
-        raise RuntimeError(f"child {command[0]} of {command[2]} failed: "
-                           + short_error(RuntimeError(proc.stderr)))
-    lines = proc.stdout.strip().splitlines()
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        watchdog = threading.Timer(timeout, proc.kill)
+        watchdog.start()
+        try:
+            lines = []
+            for line in proc.stdout:
+                if echo and line.startswith('{"pair"'):
+                    print(line, end="", flush=True)
+                lines.append(line)
+            proc.wait()
+        finally:
+            watchdog.cancel()
+        if proc.returncode:
+            stderr.seek(0)
+            raise RuntimeError(f"child {command[0]} of {command[2]} failed: "
+                               + short_error(RuntimeError(stderr.read())))
+    lines = [line for line in lines if line.strip()]
     return json.loads(lines[-1]) if lines else {}
 
 
@@ -484,6 +503,10 @@ def peak_rss_mb() -> float:
 
 def child_main(args: argparse.Namespace) -> None:
     command = args._child[0]
+    if command == "measure":
+        rows = measure_path(args.pairs[0], args.paths[0], args, args.workdir)
+        print(json.dumps({"rows": [asdict(row) for row in rows]}))
+        return
     model = build_model(args.subject, args.state)  # the rss child builds from the seed (no state)
     if command == "export":
         from paddle.static import InputSpec
@@ -539,7 +562,8 @@ def markdown(rows: Sequence[Row], info: dict, command: str) -> str:
         f"{info['loadavg_end'][0]:.1f} at end.",
         f"Command: `{command}`",
         "",
-        "Times are medians of interleaved runs (A B A B ...) in one process; ratios are A / B.",
+        ("Times are medians of interleaved runs (A B A B ...) in one process per pair and path; "
+         "ratios are A / B."),
         "",
         "| pair (A vs B) | path | batch | threads | A | B | A/B time | A/B MACs | notes |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -583,6 +607,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--subject", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = dict(pairs=list(PAIRS), paths=["dygraph", "predictor"] if quick else list(ALL_PATHS),
@@ -616,18 +641,40 @@ def build_entries(pair: Pair, workdir: str, patches: Sequence[str]) -> List[Entr
     return entries
 
 
-def run_pair(pair_name: str, args: argparse.Namespace, workdir: str) -> List[Row]:
+def measure_path(pair_name: str, path: str, args: argparse.Namespace, workdir: str) -> List[Row]:
+    """Every (threads, batch) row of one pair on one path, in this process."""
     pair = PAIRS[pair_name]
     entries = build_entries(pair, workdir, args.patch)
     macs_ratio = count_macs(pair.a, entries[0].model) / count_macs(pair.b, entries[1].model)
     rows = []
+    for threads in ([1] if path == "rss" else args.threads):
+        for batch in args.batch:
+            row = (measure_rss(pair_name, entries, batch, macs_ratio) if path == "rss" else
+                   measure(pair_name, path, entries, batch, threads, args, macs_ratio))
+            print(json.dumps(asdict(row)), flush=True)
+            rows.append(row)
+    return rows
+
+
+def run_pair(pair_name: str, args: argparse.Namespace, workdir: str) -> List[Row]:
+    """Each path of the pair in a fresh child process.
+
+    In one long process the paths disturb each other: after the dygraph rows, the same oneDNN
+    predictors measured 1.5-1.7x slower at batch 1 (idle thread pools and allocator state of the
+    earlier runtime), enough to flip a ratio. A and B still share one process per path.
+    """
+    rows = []
     for path in args.paths:
-        for threads in ([1] if path == "rss" else args.threads):
-            for batch in args.batch:
-                row = (measure_rss(pair_name, entries, batch, macs_ratio) if path == "rss" else
-                       measure(pair_name, path, entries, batch, threads, args, macs_ratio))
-                print(json.dumps(asdict(row)), flush=True)
-                rows.append(row)
+        command = ["measure", "--pairs", pair_name, "--paths", path, "--workdir", workdir,
+                   "--batch", *map(str, args.batch), "--threads", *map(str, args.threads),
+                   "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+                   "--predictor-ir", args.predictor_ir]
+        try:
+            found = run_child(command, args.patch, echo=True)["rows"]
+            rows += [Row(**row) for row in found]
+        except Exception as error:  # one failed path leaves the others' rows standing
+            rows.append(Row(pair_name, path, 0, 0, PAIRS[pair_name].a, PAIRS[pair_name].b,
+                            error=short_error(error)))
     return rows
 
 

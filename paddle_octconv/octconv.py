@@ -128,7 +128,10 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
     if paddle.framework.in_pir_mode():
         y = paddle._C_ops.conv2d_transpose(x, kernel, [2, 2], [0, 0], [], [], "EXPLICIT",
                                            channels, [1, 1], "NCHW")
-    else:  # the legacy static graph (FLAGS_enable_pir_api=0)
+    else:
+        # The legacy static graph (FLAGS_enable_pir_api=0) keeps depthwise_conv2d_transpose:
+        # there oneDNN's grouped conv2d_transpose measured 2x slower on a whole layer, and a
+        # nearest interpolate, though the legacy predictor runs it, fails paddle2onnx.
         y = F.conv2d_transpose(x, kernel, stride=2, groups=channels)
     if x_high is None:  # alpha_in == 1: the high map is defined as twice the low map
         return y

@@ -70,3 +70,21 @@ def test_a_tiny_run_writes_json_and_markdown(tmp_path, capsys):
 def test_unknown_pair_is_refused_with_the_valid_names():
     with pytest.raises(SystemExit, match="resnet50"):
         bench.main(["--pairs", "resnet5"])
+
+
+def test_a_path_that_fails_is_reported_and_the_run_goes_on(tmp_path):
+    """Each (pair, path) runs in its own child process: a crash there becomes that row's error."""
+    patch = tmp_path / "broken_subject.py"
+    patch.write_text(
+        "def register(bench):\n"
+        "    def build():\n"
+        "        raise RuntimeError('this subject cannot be built')\n"
+        "    bench.SUBJECTS['broken'] = bench.Subject(build, [(3, 8, 8)])\n"
+        "    bench.PAIRS['broken'] = bench.Pair('broken', 'conv2d')\n"
+    )
+    rows = bench.main(["--patch", str(patch), "--pairs", "broken", "--paths", "dygraph", "train",
+                       "--batch", "1", "--threads", "1", "--repeats", "1", "--warmup", "0",
+                       "--out", str(tmp_path / "out")])
+    assert [r.path for r in rows] == ["dygraph", "train"]
+    assert all("cannot be built" in r.error and r.ratio is None for r in rows)
+    assert "cannot be built" in (tmp_path / "out" / "results.md").read_text()
