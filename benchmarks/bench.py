@@ -2,9 +2,9 @@
 """Side-by-side speed of octave networks and their plain counterparts (a script, not a test).
 
 Every measurement times a pair (A = octave, B = baseline) in ONE process, interleaved A B A B ...,
-and reports medians of ``--repeats`` runs after ``--warmup`` rounds, the time ratio A/B and the
-MACs ratio A/B beside it. Each (pair, path) gets a fresh process, so one path's runtime state
-cannot slow the next one down.
+and reports medians of at least ``--repeats`` runs (more until ``--min-seconds`` of timed runs)
+after ``--warmup`` rounds, the time ratio A/B and the MACs ratio A/B beside it. Each (pair, path)
+gets a fresh process, so one path's runtime state cannot slow the next one down.
 
 Pairs (``--pairs``):
     resnet50   models.oct_resnet50        vs paddle.vision.models.resnet50   (1000 classes)
@@ -422,7 +422,8 @@ def measure(pair_name: str, path_name: str, entries: Sequence[Entry], batch: int
     except Exception as error:
         row.error = short_error(error)
         return row
-    timings = interleaved({"a": runners[0].run, "b": runners[1].run}, args.repeats, args.warmup)
+    timings = interleaved({"a": runners[0].run, "b": runners[1].run}, args.repeats, args.warmup,
+                          min_seconds=args.min_seconds)
     row.a_value, row.b_value = timings["a"].median * 1e3, timings["b"].median * 1e3
     row.ratio = row.a_value / row.b_value
     row.paired_ratio = paired_ratio(timings["a"], timings["b"])
@@ -595,7 +596,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--batch", nargs="+", type=int, help="default: 1 8")
     parser.add_argument("--threads", nargs="+", type=int,
                         help=f"default: 1 {os.cpu_count()} (all cores)")
-    parser.add_argument("--repeats", type=int, help="timed rounds (default 10)")
+    parser.add_argument("--repeats", type=int, help="timed rounds, at least (default 10)")
+    parser.add_argument("--min-seconds", type=float,
+                        help="more rounds until the timed ones took this long (default 4; quick 1)")
     parser.add_argument("--warmup", type=int, help="untimed rounds first (default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="batch 1, 1 thread, dygraph + predictor, warmup 1 (flags override)")
@@ -613,7 +616,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     defaults = dict(pairs=list(PAIRS), paths=["dygraph", "predictor"] if quick else list(ALL_PATHS),
                     batch=[1] if quick else [1, 8],
                     threads=[1] if quick else sorted({1, os.cpu_count() or 1}),
-                    repeats=10, warmup=1 if quick else 3)
+                    repeats=10, warmup=1 if quick else 3, min_seconds=1.0 if quick else 4.0)
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -668,6 +671,7 @@ def run_pair(pair_name: str, args: argparse.Namespace, workdir: str) -> List[Row
         command = ["measure", "--pairs", pair_name, "--paths", path, "--workdir", workdir,
                    "--batch", *map(str, args.batch), "--threads", *map(str, args.threads),
                    "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+                   "--min-seconds", str(args.min_seconds),
                    "--predictor-ir", args.predictor_ir]
         try:
             found = run_child(command, args.patch, echo=True)["rows"]

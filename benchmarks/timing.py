@@ -27,13 +27,18 @@ class Timing:
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int,
-                warmup: int = 2) -> Dict[str, Timing]:
-    """Time each callable ``repeats`` times, round-robin, after ``warmup`` untimed rounds.
+                warmup: int = 2, min_seconds: float = 0.0,
+                max_repeats: int = 1000) -> Dict[str, Timing]:
+    """Time each callable round-robin, after ``warmup`` untimed rounds.
 
     Args:
         fns: name -> zero-argument callable that runs (and finishes) one measured unit of work.
-        repeats: timed rounds; every callable runs once per round, in the mapping's order.
+        repeats: at least this many timed rounds; every callable runs once per round, in the
+            mapping's order.
         warmup: untimed rounds first (oneDNN primitive caches, allocator, lazy initialisation).
+        min_seconds: keep adding rounds until the timed rounds took at least this long (a median
+            of ten 15 ms runs is at the mercy of one burst of load; of a hundred it is not).
+        max_repeats: never more rounds than this.
 
     Returns:
         name -> :class:`Timing` with one entry per round.
@@ -44,11 +49,16 @@ def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int,
         for fn in fns.values():
             fn()
     times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
+    spent = 0.0
+    rounds = 0
+    while rounds < repeats or (spent < min_seconds and rounds < max_repeats):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            times[name].append(elapsed)
+            spent += elapsed
+        rounds += 1
     return {name: Timing(values) for name, values in times.items()}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,20 @@ def test_interleaved_alternates_the_callables_and_counts_rounds():
         interleaved({"a": lambda: None}, repeats=0)
 
 
+def test_interleaved_adds_rounds_until_min_seconds_of_timed_runs():
+    timings = interleaved({"a": lambda: time.sleep(0.01), "b": lambda: time.sleep(0.01)},
+                          repeats=2, warmup=0, min_seconds=0.2)
+    per_round = [a + b for a, b in zip(timings["a"].times, timings["b"].times)]
+    assert len(timings["a"].times) == len(timings["b"].times) > 2
+    assert sum(per_round) >= 0.2 > sum(per_round[:-1])  # stopped at the first round past 0.2 s
+    capped = interleaved({"a": lambda: time.sleep(0.01)}, repeats=1, warmup=0,
+                         min_seconds=10.0, max_repeats=3)
+    assert len(capped["a"].times) == 3
+
+
 def test_a_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     rows = bench.main(["--pairs", "layer", "--paths", "dygraph", "train", "predictor",
-                       "--batch", "1", "--threads", "1", "--repeats", "1", "--warmup", "0",
+                       "--batch", "1", "--threads", "1", "--repeats", "1", "--warmup", "0", "--min-seconds", "0",
                        "--out", str(tmp_path)])
     assert [(r.path, r.error) for r in rows] == [("dygraph", ""), ("train", ""), ("predictor", "")]
     assert all(r.ratio > 0 and r.macs_ratio == pytest.approx(1.0) for r in rows)
@@ -83,7 +95,7 @@ def test_a_path_that_fails_is_reported_and_the_run_goes_on(tmp_path):
         "    bench.PAIRS['broken'] = bench.Pair('broken', 'conv2d')\n"
     )
     rows = bench.main(["--patch", str(patch), "--pairs", "broken", "--paths", "dygraph", "train",
-                       "--batch", "1", "--threads", "1", "--repeats", "1", "--warmup", "0",
+                       "--batch", "1", "--threads", "1", "--repeats", "1", "--warmup", "0", "--min-seconds", "0",
                        "--out", str(tmp_path / "out")])
     assert [r.path for r in rows] == ["dygraph", "train"]
     assert all("cannot be built" in r.error and r.ratio is None for r in rows)
