@@ -22,7 +22,7 @@ Paths (``--paths``):
     rss        peak RSS (VmHWM) of a short training run of each side in its own subprocess, and
                the peak of allocated tensor memory during it
 
-    python benchmarks/bench.py --out bench_results            # everything (~30 min on 2 cores)
+    python benchmarks/bench.py --out bench_results            # everything (~25 min on 2 cores)
     python benchmarks/bench.py --quick                        # batch 1, 1 thread, dygraph + predictor
     python benchmarks/bench.py --pairs resnet50 --paths predictor --batch 1 8 --threads 1 --repeats 20
 
