@@ -644,18 +644,23 @@ def build_entries(pair: Pair, workdir: str, patches: Sequence[str]) -> List[Entr
     return entries
 
 
+def row_grid(path: str, args: argparse.Namespace) -> List[Tuple[int, int]]:
+    """The (threads, batch) of a path's rows, in table order (RSS training runs use one thread)."""
+    return [(threads, batch) for threads in ([1] if path == "rss" else args.threads)
+            for batch in args.batch]
+
+
 def measure_path(pair_name: str, path: str, args: argparse.Namespace, workdir: str) -> List[Row]:
     """Every (threads, batch) row of one pair on one path, in this process."""
     pair = PAIRS[pair_name]
     entries = build_entries(pair, workdir, args.patch)
     macs_ratio = count_macs(pair.a, entries[0].model) / count_macs(pair.b, entries[1].model)
     rows = []
-    for threads in ([1] if path == "rss" else args.threads):
-        for batch in args.batch:
-            row = (measure_rss(pair_name, entries, batch, macs_ratio) if path == "rss" else
-                   measure(pair_name, path, entries, batch, threads, args, macs_ratio))
-            print(json.dumps(asdict(row)), flush=True)
-            rows.append(row)
+    for threads, batch in row_grid(path, args):
+        row = (measure_rss(pair_name, entries, batch, macs_ratio) if path == "rss" else
+               measure(pair_name, path, entries, batch, threads, args, macs_ratio))
+        print(json.dumps(asdict(row)), flush=True)
+        rows.append(row)
     return rows
 
 
@@ -663,8 +668,9 @@ def run_pair(pair_name: str, args: argparse.Namespace, workdir: str) -> List[Row
     """Each path of the pair in a fresh child process.
 
     In one long process the paths disturb each other: after the dygraph rows, the same oneDNN
-    predictors measured 1.5-1.7x slower at batch 1 (idle thread pools and allocator state of the
-    earlier runtime), enough to flip a ratio. A and B still share one process per path.
+    predictors measured 1.5-1.7x slower at batch 1 (state the earlier runtime leaves behind; which
+    part of it was not pinned down), enough to flip a ratio. A and B still share one process per
+    path.
     """
     rows = []
     for path in args.paths:
@@ -676,9 +682,10 @@ def run_pair(pair_name: str, args: argparse.Namespace, workdir: str) -> List[Row
         try:
             found = run_child(command, args.patch, echo=True)["rows"]
             rows += [Row(**row) for row in found]
-        except Exception as error:  # one failed path leaves the others' rows standing
-            rows.append(Row(pair_name, path, 0, 0, PAIRS[pair_name].a, PAIRS[pair_name].b,
-                            error=short_error(error)))
+        except Exception as error:  # the path's rows carry the error; other paths still run
+            pair = PAIRS[pair_name]
+            rows += [Row(pair_name, path, batch, threads, pair.a, pair.b, error=short_error(error))
+                     for threads, batch in row_grid(path, args)]
     return rows
 
 

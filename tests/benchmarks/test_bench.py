@@ -97,6 +97,6 @@ def test_a_path_that_fails_is_reported_and_the_run_goes_on(tmp_path):
     rows = bench.main(["--patch", str(patch), "--pairs", "broken", "--paths", "dygraph", "train",
                        "--batch", "1", "--threads", "1", "--repeats", "1", "--warmup", "0", "--min-seconds", "0",
                        "--out", str(tmp_path / "out")])
-    assert [r.path for r in rows] == ["dygraph", "train"]
+    assert [(r.path, r.batch, r.threads) for r in rows] == [("dygraph", 1, 1), ("train", 1, 1)]
     assert all("cannot be built" in r.error and r.ratio is None for r in rows)
     assert "cannot be built" in (tmp_path / "out" / "results.md").read_text()
