@@ -21,10 +21,6 @@ class Timing:
     def median(self) -> float:
         return statistics.median(self.times)
 
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
 
 def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int,
                 warmup: int = 2, min_seconds: float = 0.0,
