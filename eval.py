@@ -1,88 +1,11 @@
-"""Evaluate an OctConv zoo model: loss, top-1, top-5, per-class accuracy, params, MACs, images/s.
+"""``python eval.py``: evaluate and export a model (``pip install .`` installs it as ``octconv-eval``).
 
---weights takes a train.py checkpoint (which records the model, its options and the data set, so
-nothing else is needed), a .pdparams state dict or a PyTorch .pth of the public octconv.pytorch
-layout (converted on the fly; needs torch). --export and --onnx write inference models and check
-them against dygraph on a batch before reporting success.
-
-examples:
-  python eval.py --weights runs/digits-oct_mobilenet-a0.5/best.pdparams
-  python eval.py --weights runs/digits-oct_mobilenet-a0.5/best.pdparams --export out/ --onnx out/model.onnx
-  python eval.py --model oct_resnet50 --weights oct_resnet50.pth --data imagefolder --data-path /data/imagenet
+The command lives in :mod:`octconv_engine.eval_command`; ``python eval.py --help`` lists its flags.
 """
-from __future__ import annotations
+from octconv_engine.cli import run_script
+from octconv_engine.eval_command import PROG, main
 
-import argparse
-import dataclasses
-from typing import Optional, Sequence
-
-import numpy as np
-
-from engine import (ExportError, UsageError, build_model, build_parser, check_model_name, evaluate,
-                    evaluation_summary, export_inference, export_onnx, load_data, load_into,
-                    model_cost, read_weights, resolve_config, run_script, saved_settings,
-                    setup_runtime, user_settings)
-
-PROG = "eval.py"
-FLAG_GROUPS = {
-    "model (read from a train.py checkpoint; give them for a bare state dict)": (
-        "model", "alpha", "width_mult", "small_input"),
-    "data (default: the checkpoint's data set, else digits)": (
-        "data", "data_path", "image_size", "num_classes", "in_channels", "eval_samples",
-        "num_workers", "batch_size"),
-    "run": ("threads", "seed"),
-}
-# Options the weights depend on: a checkpoint's values may not be overridden.
-WEIGHT_KEYS = ("model", "alpha", "width_mult", "small_input", "num_classes", "in_channels")
-
-
-def add_eval_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, metavar="PATH", help=(
-        "train.py checkpoint (last.pdparams / best.pdparams), .pdparams state dict, or "
-        "PyTorch .pth (public octconv.pytorch layout; needs torch)"))
-    parser.add_argument("--export", metavar="DIR", default=None, help=(
-        "write a paddle.jit.save inference model to DIR/model.* and check it against dygraph"))
-    parser.add_argument("--onnx", metavar="FILE", default=None, help=(
-        "write an ONNX model (paddle2onnx) and check it with onnxruntime against dygraph"))
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser(PROG, __doc__, FLAG_GROUPS, extra=add_eval_flags)
-    args = parser.parse_args(argv)
-
-    # Settings: command line > the checkpoint's > data-set preset; never reload --pretrained.
-    weights = read_weights(args.weights)
-    saved = saved_settings(weights.checkpoint) if weights.checkpoint else None
-    if saved is None and "model" not in args:
-        raise UsageError(f"--model is needed: {args.weights} is a bare state dict, not a train.py "
-                         "checkpoint")
-    cfg = resolve_config(user_settings(args), saved=saved, locked=WEIGHT_KEYS, model_preset=False)
-    cfg = dataclasses.replace(cfg.validate(), pretrained=None)
-    check_model_name(cfg.model)
-    setup_runtime(cfg.threads, cfg.seed)
-
-    data = load_data(cfg.data_settings(), train=False)
-    network = build_model(cfg, data.spec)
-    load_into(network, weights, args.weights)
-    cost = model_cost(network, data.spec)
-    result = evaluate(network, data.eval, data.spec, cfg.batch_size, cfg.num_workers)
-    print(evaluation_summary(cfg.model, cfg.alpha, cost, result, data.spec.class_names))
-
-    sample = np.stack([data.eval[i][0] for i in range(min(8, len(data.eval)))])
-    exports = [(args.export, export_inference, "inference model"), (args.onnx, export_onnx, "ONNX")]
-    for target, export, kind in exports:
-        if target is None:
-            continue
-        try:
-            check = export(network, target, sample)
-        except ExportError as error:
-            print(f"{PROG}: {kind} export failed: {error}")
-            return 1
-        print(f"{kind} written to {check.path}; reloaded and checked on {len(sample)} images: "
-              f"max |logit difference| {check.max_abs_diff:.2e}, "
-              f"same top-1: {'yes' if check.same_top1 else 'no'}")
-    return 0
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     run_script(main, PROG)

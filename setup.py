@@ -12,14 +12,22 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
+    # The layer library, the zoo and the training engine. train.py, eval.py and hubconf.py stay
+    # repository files (python train.py, paddle.hub source="local"): installed, the scripts are
+    # the console commands below, so no generic top-level module lands in site-packages.
     packages=find_packages(include=["paddle_octconv", "paddle_octconv.*", "models", "models.*",
-                                    "engine", "engine.*"]),
-    py_modules=["train", "eval", "hubconf"],
+                                    "octconv_engine", "octconv_engine.*"]),
+    entry_points={"console_scripts": [
+        "octconv-train = octconv_engine.train_command:console",
+        "octconv-eval = octconv_engine.eval_command:console",
+    ]},
     # Paddle itself is an extra: the CPU and GPU builds are different packages, and users pick one.
     install_requires=["numpy", "visualdl", "scikit-learn", "PyYAML"],
     extras_require={
-        "cpu": ["paddlepaddle>=3.0"],
-        "gpu": ["paddlepaddle-gpu>=3.0"],
+        # The tested range: the code relies on Paddle 3.3 internals (the arguments of
+        # paddle._C_ops.conv2d_transpose, the PIR .json model layout).
+        "cpu": ["paddlepaddle>=3.3,<3.4"],
+        "gpu": ["paddlepaddle-gpu>=3.3,<3.4"],
         "test": ["pytest>=7", "scikit-learn"],
         "export": ["paddle2onnx>=2.0", "onnxruntime"],
         # Only `python -m models.convert` (PyTorch checkpoint conversion) needs torch.

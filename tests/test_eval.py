@@ -60,7 +60,7 @@ def test_last_checkpoint_reproduces_the_final_top1(trained, capsys):
 
 
 def _bare_state_dict(run_dir, tmp_path):
-    from engine.checkpoint import load_checkpoint
+    from octconv_engine.checkpoint import load_checkpoint
 
     state = load_checkpoint(run_dir / "best.pdparams")["model"]
     path = tmp_path / "weights.pdparams"
@@ -89,7 +89,7 @@ def test_pytorch_checkpoint_is_converted_on_the_fly(trained, tmp_path, capsys):
     path = tmp_path / "weights.pth"
     if not _torch_available():
         path.write_bytes(b"not read: torch is missing")
-        from engine.errors import UsageError
+        from octconv_engine.errors import UsageError
 
         with pytest.raises(UsageError, match="pip install torch"):
             eval_script.main(["--weights", str(path), *BARE_OPTIONS])

@@ -20,7 +20,7 @@ def _script(*args, **kwargs) -> subprocess.Popen:
 
 
 def test_help_documents_every_flag():
-    from engine.cli import FLAGS
+    from octconv_engine.cli import FLAGS
 
     out, _ = _script("train.py", "--help").communicate(timeout=120)
     for flags, _ in FLAGS.values():
@@ -63,7 +63,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     assert run.returncode == 130, err
     assert out.count("--amp ignored: mixed precision needs a GPU") == 1
     assert f"Resume with: python train.py --resume {run_dir}" in out
-    from engine.checkpoint import load_checkpoint
+    from octconv_engine.checkpoint import load_checkpoint
 
     progress = load_checkpoint(run_dir / "last.pdparams")["progress"]
     assert progress["epoch"] >= 1 and "Traceback" not in err
@@ -81,6 +81,6 @@ def test_two_process_launch_on_cpu_writes_one_set_of_logs(tmp_path):
     rank0 = (tmp_path / "launch" / "workerlog.0").read_text()
     rank1 = (tmp_path / "launch" / "workerlog.1").read_text()
     assert "| model" in rank0 and "| model" not in rank1  # only rank 0 reports
-    from engine.checkpoint import load_checkpoint
+    from octconv_engine.checkpoint import load_checkpoint
 
     assert load_checkpoint(run_dir / "last.pdparams")["progress"]["epoch"] == 2

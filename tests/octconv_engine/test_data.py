@@ -6,8 +6,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from engine.data import DataSettings, find_fashion_mnist, load_data
-from engine.errors import UsageError
+from octconv_engine.data import DataSettings, find_fashion_mnist, load_data
+from octconv_engine.errors import UsageError
 
 
 def _item_ok(dataset, channels, size, classes):

@@ -5,7 +5,7 @@ Every loader returns a :class:`LoadedData` (train and eval ``paddle.io.Dataset``
 label. Random augmentation draws from numpy's and Python's global RNGs only, so
 ``paddle.seed`` + ``np.random.seed`` + ``random.seed`` make a run repeatable and a checkpoint that
 stores those states resumes it exactly. Nothing is ever downloaded: a missing or malformed path
-raises :class:`~engine.errors.UsageError` naming the expected layout.
+raises :class:`~octconv_engine.errors.UsageError` naming the expected layout.
 """
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ class Trainer:
 
     Args:
         cfg: the resolved settings (``cfg.log_dir`` is replaced by ``run_dir``).
-        runtime: device, rank and AMP level from :func:`engine.runtime.setup_runtime`.
+        runtime: device, rank and AMP level from :func:`octconv_engine.runtime.setup_runtime`.
         data: train and eval data sets and their spec.
         network: the model to train (freshly built; a resumed state is loaded into it).
         run_dir: folder of the VisualDL logs and the checkpoints.
@@ -95,7 +95,7 @@ class Trainer:
         return len(self.sampler)
 
     def checkpoint(self, training_state: bool = True) -> Dict[str, Any]:
-        """The checkpoint record (see :mod:`engine.checkpoint`); without optimizer and RNG
+        """The checkpoint record (see :mod:`octconv_engine.checkpoint`); without optimizer and RNG
         state when ``training_state`` is False."""
         record: Dict[str, Any] = {
             "format": FORMAT,

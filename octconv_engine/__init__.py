@@ -1,9 +1,9 @@
 """The shared engine of train.py and eval.py: settings, data, recipes, callbacks, checkpoints.
 
-Data flows one way: :mod:`engine.config` (settings) -> :mod:`engine.data` (data sets) ->
-:mod:`engine.modeling` (zoo models, weights) -> :mod:`engine.training` / :mod:`engine.evaluation`
-(hapi ``paddle.Model`` with :mod:`engine.callbacks`, :mod:`engine.checkpoint`) ->
-:mod:`engine.report` / :mod:`engine.export`. The scripts read top to bottom over these modules.
+Data flows one way: :mod:`octconv_engine.config` (settings) -> :mod:`octconv_engine.data` (data sets) ->
+:mod:`octconv_engine.modeling` (zoo models, weights) -> :mod:`octconv_engine.training` / :mod:`octconv_engine.evaluation`
+(hapi ``paddle.Model`` with :mod:`octconv_engine.callbacks`, :mod:`octconv_engine.checkpoint`) ->
+:mod:`octconv_engine.report` / :mod:`octconv_engine.export`. The scripts read top to bottom over these modules.
 """
 from . import _quiet  # noqa: F401  (first: before Paddle is imported)
 from .checkpoint import (BEST, LAST, Progress, atomic_save, find_checkpoint, load_checkpoint,

@@ -1,8 +1,8 @@
 """Settings: precedence of the sources, YAML files, type and range checks, locked keys."""
 import pytest
 
-from engine.config import DATA_PRESETS, RECIPES, RunConfig, resolve_config
-from engine.errors import UsageError
+from octconv_engine.config import DATA_PRESETS, RECIPES, RunConfig, resolve_config
+from octconv_engine.errors import UsageError
 
 
 def test_defaults_are_the_digits_main_job():
@@ -69,6 +69,6 @@ def test_saved_settings_are_the_base_and_locked_keys_cannot_change():
 
 
 def test_every_field_has_a_flag():
-    from engine.cli import FLAGS
+    from octconv_engine.cli import FLAGS
 
     assert set(FLAGS) == set(RunConfig.__dataclass_fields__)

@@ -72,7 +72,7 @@ class RunConfig:
     log_freq: int = 10
 
     def data_settings(self) -> DataSettings:
-        """The data part, as :func:`engine.data.load_data` takes it."""
+        """The data part, as :func:`octconv_engine.data.load_data` takes it."""
         return DataSettings(self.data, self.data_path, self.image_size, self.num_classes,
                             self.in_channels, self.train_samples, self.eval_samples)
 

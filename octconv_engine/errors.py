@@ -1,4 +1,4 @@
-"""The exceptions the scripts turn into exit codes (see :func:`engine.cli.run_script`)."""
+"""The exceptions the scripts turn into exit codes (see :func:`octconv_engine.cli.run_script`)."""
 from __future__ import annotations
 
 __all__ = ["UsageError", "TrainingInterrupted", "NonFiniteLossError"]

@@ -5,11 +5,11 @@ import shutil
 import numpy as np
 import pytest
 
-import engine.callbacks
-import engine.training
+import octconv_engine.callbacks
+import octconv_engine.training
 import train
-from engine.checkpoint import BEST, LAST, load_checkpoint
-from engine.errors import UsageError
+from octconv_engine.checkpoint import BEST, LAST, load_checkpoint
+from octconv_engine.errors import UsageError
 
 SYNTHETIC = ["--data", "synthetic", "--image-size", "16", "--train-samples", "64",
              "--eval-samples", "32", "--batch-size", "16", "--width-mult", "0.25"]
@@ -63,7 +63,7 @@ def test_two_epochs_equal_one_plus_resumed_one(tmp_path, monkeypatch, capsys):
 
     # Stop the second run after its first epoch (and its evaluation) as Ctrl-C would: by
     # setting the interrupt guard's flag, which is checked when the next epoch begins.
-    monkeypatch.setattr(engine.callbacks.InterruptGuard, "on_eval_end",
+    monkeypatch.setattr(octconv_engine.callbacks.InterruptGuard, "on_eval_end",
                         lambda self, logs=None: setattr(self, "requested", True))
     code, run_dir = _run(tmp_path, "resumed", *args)
     monkeypatch.undo()
@@ -97,7 +97,7 @@ def test_resume_refuses_to_change_the_architecture(tmp_path):
 
 
 def test_nonfinite_loss_stops_with_a_message(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(engine.training, "build_loss",
+    monkeypatch.setattr(octconv_engine.training, "build_loss",
                         lambda cfg: (lambda logits, label: logits.mean() * float("nan")))
     code, run_dir = _run(tmp_path, "nan", "--epochs", "2")
     assert code == 1

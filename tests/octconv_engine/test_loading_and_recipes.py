@@ -3,10 +3,10 @@ import numpy as np
 import paddle
 import pytest
 
-from engine.config import resolve_config
-from engine.loading import EpochBatchSampler
-from engine.metrics import PerClassAccuracy
-from engine.recipes import SmoothedCrossEntropy, build_optimizer, build_schedule, effective_lr
+from octconv_engine.config import resolve_config
+from octconv_engine.loading import EpochBatchSampler
+from octconv_engine.metrics import PerClassAccuracy
+from octconv_engine.recipes import SmoothedCrossEntropy, build_optimizer, build_schedule, effective_lr
 
 
 def _epoch(sampler, epoch, skip=0):

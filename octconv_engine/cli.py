@@ -1,8 +1,8 @@
 """Command-line parsing shared by train.py and eval.py.
 
-Each flag is defined once in :data:`FLAGS` (named after its :class:`~engine.config.RunConfig`
+Each flag is defined once in :data:`FLAGS` (named after its :class:`~octconv_engine.config.RunConfig`
 field) and each script picks the ones it takes. Flags have no argparse defaults: only what the
-user typed reaches :func:`engine.config.resolve_config`, which fills in the rest in a documented
+user typed reaches :func:`octconv_engine.config.resolve_config`, which fills in the rest in a documented
 order. Bad input of any kind ends the process with exit code 2 and one line on stderr.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Silence Paddle warnings that are harmless here and would bury the scripts' output.
 
-Imported first by ``engine/__init__.py``, before Paddle itself.
+Imported first by ``octconv_engine/__init__.py``, before Paddle itself.
 """
 import os
 import warnings

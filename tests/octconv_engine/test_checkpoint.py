@@ -5,11 +5,11 @@ import numpy as np
 import paddle
 import pytest
 
-import engine.checkpoint as checkpoint
-from engine.checkpoint import (FORMAT, atomic_save, capture_rng_state, find_checkpoint,
+import octconv_engine.checkpoint as checkpoint
+from octconv_engine.checkpoint import (FORMAT, atomic_save, capture_rng_state, find_checkpoint,
                                load_checkpoint, optimizer_state_by_path,
                                optimizer_state_from_path, restore_rng_state)
-from engine.errors import UsageError
+from octconv_engine.errors import UsageError
 
 
 def _record(value: float) -> dict:

@@ -1,7 +1,7 @@
 """hapi callbacks of train.py and eval.py.
 
 Order matters: :class:`ProgressTracker` comes first (it updates the shared
-:class:`~engine.checkpoint.Progress` the others read), :class:`CheckpointSaver` after it.
+:class:`~octconv_engine.checkpoint.Progress` the others read), :class:`CheckpointSaver` after it.
 Only the main process (rank 0) writes logs and checkpoints.
 """
 from __future__ import annotations
