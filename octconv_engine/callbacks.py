@@ -194,12 +194,25 @@ class VisualDLLogger(Callback):
 
 class CheckpointSaver(Callback):
     """After every epoch (after its evaluation when there is one): save ``last``, and ``best``
-    when the eval top-1 improved. ``save(kind)`` does the writing (rank 0 only)."""
+    when the eval top-1 improved; with ``every`` > 0 also ``last`` after every ``every``-th
+    batch inside an epoch. ``save(kind)`` does the writing (rank 0 only)."""
 
     def __init__(self, tracker: ProgressTracker, save: Callable[[str], None],
-                 evaluates: bool) -> None:
+                 evaluates: bool, every: int = 0) -> None:
         super().__init__()
-        self.tracker, self.save, self.evaluates = tracker, save, evaluates
+        self.tracker, self.save, self.evaluates, self.every = tracker, save, evaluates, every
+
+    def on_train_begin(self, logs: Logs = None) -> None:
+        self._saved_step = self.tracker.progress.global_step  # a resumed run's state is on disk
+
+    def on_train_batch_begin(self, step: int, logs: Logs = None) -> None:
+        # Saving when the next batch begins, not when the last one ends: hapi's LRScheduler
+        # callback, which comes after this one, steps the schedule at batch end.
+        progress = self.tracker.progress
+        if (self.every and progress.step and progress.step % self.every == 0
+                and progress.global_step != self._saved_step and is_main_process()):
+            self.save("last")
+            self._saved_step = progress.global_step
 
     def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         if not self.evaluates:

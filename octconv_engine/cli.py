@@ -121,6 +121,9 @@ FLAGS: Dict[str, Tuple[Tuple[str, ...], Dict[str, Any]]] = {
         "automatic mixed precision (paddle.amp O1) on GPU; ignored with a notice on CPU"))),
     "log_freq": (("--log-freq",), dict(type=int, metavar="N", help=(
         f"progress bar and VisualDL step scalars every N batches (default {RunConfig.log_freq})"))),
+    "save_every": (("--save-every",), dict(type=int, metavar="N", help=(
+        "also save last.pdparams every N batches inside an epoch, so a killed run loses at most "
+        "N batches (default 0: at the end of each epoch)"))),
 }
 
 

@@ -70,6 +70,7 @@ class RunConfig:
     resume: Optional[str] = None
     amp: bool = False
     log_freq: int = 10
+    save_every: int = 0
 
     def data_settings(self) -> DataSettings:
         """The data part, as :func:`octconv_engine.data.load_data` takes it."""
@@ -98,6 +99,7 @@ class RunConfig:
             ("threads", self.threads >= 0, ">= 0 (0: all cores)"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("log_freq", self.log_freq >= 1, ">= 1"),
+            ("save_every", self.save_every >= 0, ">= 0 (0: at the end of each epoch only)"),
             ("train_samples", self.train_samples >= 0, ">= 0 (0: all)"),
             ("eval_samples", self.eval_samples >= 0, ">= 0 (0: all)"),
         ]

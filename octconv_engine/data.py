@@ -2,9 +2,9 @@
 
 Every loader returns a :class:`LoadedData` (train and eval ``paddle.io.Dataset`` plus a
 :class:`DataSpec`); items are ``(image, label)`` with a float32 (C, H, W) image and an int64 [1]
-label. Random augmentation draws from numpy's and Python's global RNGs only, so
-``paddle.seed`` + ``np.random.seed`` + ``random.seed`` make a run repeatable and a checkpoint that
-stores those states resumes it exactly. Nothing is ever downloaded: a missing or malformed path
+label. Random augmentation draws from numpy's and Python's global RNGs only; the training loader
+(:mod:`octconv_engine.loading`) seeds them per sample from (seed, epoch, index), which makes a run
+repeatable and resumable at any batch. Nothing is ever downloaded: a missing or malformed path
 raises :class:`~octconv_engine.errors.UsageError` naming the expected layout.
 """
 from __future__ import annotations

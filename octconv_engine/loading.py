@@ -1,16 +1,28 @@
-"""The training DataLoader: a shuffle fixed by (seed, epoch), sharded over ranks, resumable."""
+"""The training DataLoader: a shuffle fixed by (seed, epoch), sharded over ranks, resumable.
+
+Every training sample is a function of ``(seed, epoch, index)`` alone: the sampler yields
+``(index, epoch)`` keys and :class:`SeededSamples` seeds Python's and numpy's global RNGs from
+``(seed, epoch, index)`` around each item's augmentation. So what a batch holds does not depend
+on how far the DataLoader's prefetching thread (or its worker processes) ran ahead, and a run
+stopped at any batch and resumed sees exactly the samples of an uninterrupted run.
+"""
 from __future__ import annotations
 
-from typing import Iterator, List
+import random
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 from paddle.io import DataLoader, Dataset, Sampler
 
-__all__ = ["EpochBatchSampler", "train_loader"]
+__all__ = ["EpochBatchSampler", "SeededSamples", "sample_seed", "train_loader"]
+
+SampleKey = Tuple[int, int]  # (index into the data set, epoch)
 
 
 class EpochBatchSampler(Sampler):
-    """Batches of indices for one rank; epoch ``e``'s order depends only on ``(seed, e)``.
+    """Batches of ``(index, epoch)`` keys for one rank; epoch ``e``'s order depends only on
+    ``(seed, e)``.
 
     Unlike ``paddle.io.DistributedBatchSampler`` (whose shuffle ignores the seed and restarts
     at epoch 0 in every process), the order of a resumed run's next epoch is the order the
@@ -49,8 +61,8 @@ class EpochBatchSampler(Sampler):
         order = np.concatenate([order, order[:padded - self.size]])
         return order[self.rank::self.world_size]
 
-    def __iter__(self) -> Iterator[List[int]]:
-        indices = self._local_indices()
+    def __iter__(self) -> Iterator[List[SampleKey]]:
+        indices, epoch = self._local_indices(), self.epoch
         skip, self.skip = self.skip, 0
         self.epoch += 1
         for number, start in enumerate(range(0, len(indices), self.batch_size)):
@@ -58,13 +70,59 @@ class EpochBatchSampler(Sampler):
             if self.drop_last and len(batch) < self.batch_size:
                 return
             if number >= skip:
-                yield batch.tolist()
+                yield [(int(index), epoch) for index in batch]
 
     def __len__(self) -> int:
         local = -(-self.size // self.world_size)
         return local // self.batch_size if self.drop_last else -(-local // self.batch_size)
 
 
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The RNG seed of sample ``index`` in ``epoch`` of a run seeded ``seed`` (a 32-bit int)."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+@contextmanager
+def _seeded_global_rngs(seed: int) -> Iterator[None]:
+    """Seed Python's and numpy's global RNGs for the block, then put their states back."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+class SeededSamples(Dataset):
+    """``dataset`` indexed by ``(index, epoch)`` keys, each item's randomness fixed by
+    ``(seed, epoch, index)``.
+
+    The augmentations of the data sets here (and of ``paddle.vision.transforms``) draw from
+    Python's and numpy's global RNGs; those are seeded with :func:`sample_seed` for the duration
+    of one item and restored afterwards, so nothing else sees the change.
+
+    Args:
+        dataset: a map-style data set of ``(image, label)`` items.
+        seed: the run's seed.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        super().__init__()
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: SampleKey) -> Any:
+        index, epoch = key
+        with _seeded_global_rngs(sample_seed(self.seed, epoch, index)):
+            return self.dataset[index]
+
+
 def train_loader(dataset: Dataset, sampler: EpochBatchSampler, num_workers: int) -> DataLoader:
-    """A DataLoader over ``dataset`` drawing its batches from ``sampler``."""
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, return_list=True)
+    """A DataLoader over ``dataset`` drawing its batches from ``sampler``, every sample's
+    augmentation seeded by (the sampler's seed, epoch, index)."""
+    return DataLoader(SeededSamples(dataset, sampler.seed), batch_sampler=sampler,
+                      num_workers=num_workers, return_list=True)

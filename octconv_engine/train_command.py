@@ -36,7 +36,7 @@ FLAG_GROUPS = {
     "recipe (every setting may also come from --config FILE.yaml)": (
         "recipe", "optimizer", "lr", "lr_ref_batch", "momentum", "weight_decay",
         "label_smoothing", "schedule", "warmup_epochs", "epochs", "batch_size"),
-    "run": ("seed", "threads", "log_dir", "resume", "amp", "log_freq"),
+    "run": ("seed", "threads", "log_dir", "resume", "amp", "log_freq", "save_every"),
 }
 
 

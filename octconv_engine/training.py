@@ -135,7 +135,7 @@ class Trainer:
             NonFiniteLossGuard(self.progress),
             ProgressBar(self.progress, self.cfg.epochs, self.cfg.log_freq),
             VisualDLLogger(str(self.run_dir), self.progress, self.cfg.log_freq),
-            CheckpointSaver(tracker, self.save, evaluates=True),
+            CheckpointSaver(tracker, self.save, evaluates=True, every=self.cfg.save_every),
         ]
 
     def fit(self) -> Progress:

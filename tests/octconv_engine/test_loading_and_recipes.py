@@ -1,17 +1,21 @@
-"""The epoch sampler (shuffle by seed and epoch, sharding, skipping) and the recipes."""
+"""The epoch sampler (shuffle by seed and epoch, sharding, skipping), per-sample seeding, recipes."""
 import numpy as np
 import paddle
 import pytest
 
 from octconv_engine.config import resolve_config
-from octconv_engine.loading import EpochBatchSampler
+from octconv_engine.data import DataSettings, load_data
+from octconv_engine.loading import EpochBatchSampler, SeededSamples, sample_seed, train_loader
 from octconv_engine.metrics import PerClassAccuracy
 from octconv_engine.recipes import SmoothedCrossEntropy, build_optimizer, build_schedule, effective_lr
 
 
 def _epoch(sampler, epoch, skip=0):
+    """The epoch's batches as lists of data-set indices (checking every key names the epoch)."""
     sampler.set_epoch(epoch, skip)
-    return list(sampler)
+    batches = list(sampler)
+    assert all(key_epoch == epoch for batch in batches for _, key_epoch in batch)
+    return [[index for index, _ in batch] for batch in batches]
 
 
 def test_order_depends_on_seed_and_epoch_only():
@@ -27,7 +31,7 @@ def test_iteration_advances_the_epoch_and_skip_applies_once():
     full = _epoch(sampler, 5)
     assert _epoch(sampler, 5, skip=2) == full[2:]
     next_epoch = list(sampler)  # epoch 6, nothing skipped
-    assert next_epoch == _epoch(EpochBatchSampler(10, 3, seed=0), 6)
+    assert next_epoch == [[(i, 6) for i in batch] for batch in _epoch(EpochBatchSampler(10, 3, seed=0), 6)]
 
 
 def test_shards_are_disjoint_and_cover_the_data():
@@ -35,6 +39,30 @@ def test_shards_are_disjoint_and_cover_the_data():
     flat = [sorted(i for batch in shard for i in batch) for shard in shards]
     assert len(flat[0]) == len(flat[1]) == 6
     assert set(flat[0]) | set(flat[1]) == set(range(11))
+
+
+def test_a_sample_depends_on_seed_epoch_and_index_only():
+    digits = load_data(DataSettings("digits")).train  # augmented: random translation
+    samples = SeededSamples(digits, seed=3)
+    np.random.seed(0)
+    first = samples[(5, 2)][0]
+    np.random.seed(1)  # the global state does not matter, and is left as it was
+    state = np.random.get_state()[1].copy()
+    np.testing.assert_array_equal(samples[(5, 2)][0], first)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+    assert not np.array_equal(samples[(5, 3)][0], first)  # another epoch, another crop
+    assert not np.array_equal(SeededSamples(digits, seed=4)[(5, 2)][0], first)
+    assert len({sample_seed(0, e, i) for e in range(3) for i in range(100)}) == 300
+
+
+def test_the_loader_serves_the_samplers_keys_in_order():
+    digits = load_data(DataSettings("digits", train_samples=40)).train
+    sampler = EpochBatchSampler(len(digits), 16, seed=5)
+    sampler.set_epoch(1, skip=1)
+    expected = [SeededSamples(digits, 5)[key][0] for batch in list(sampler)[:2] for key in batch]
+    sampler.set_epoch(1, skip=1)
+    got = [image for images, _ in train_loader(digits, sampler, num_workers=0) for image in images.numpy()]
+    np.testing.assert_array_equal(np.stack(got), np.stack(expected))
 
 
 def test_lr_scales_with_the_global_batch():

@@ -48,6 +48,7 @@ def test_synthetic_fit_lowers_the_loss_and_logs_to_visualdl(tmp_path, capsys):
 def test_digits_fit_lowers_the_loss(tmp_path):
     run_dir = tmp_path / "digits"
     assert train.main(["--train-samples", "256", "--eval-samples", "64", "--epochs", "2",
+                       "--batch-size", "16", "--lr", "1.6", "--warmup-epochs", "0.5",
                        "--log-dir", str(run_dir)]) == 0
     losses = _losses(run_dir)
     assert losses[1] < losses[0]
@@ -109,3 +110,91 @@ def test_an_explicit_log_dir_holding_a_run_is_not_overwritten(tmp_path):
     _, run_dir = _run(tmp_path, "run", "--epochs", "1")
     with pytest.raises(UsageError, match="already holds a run"):
         _run(tmp_path, "run", "--epochs", "1")
+
+
+# Digits: augmented (random translation), so any sample drawn out of turn would show.
+DIGITS = ["--image-size", "16", "--train-samples", "160", "--eval-samples", "32",
+          "--batch-size", "32", "--epochs", "2", "--warmup-epochs", "1", "--seed", "3"]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing of the engine runs after it (no interrupt save)."""
+
+
+def _stop_at_batch(monkeypatch, number, how):
+    """Make the run stop when its ``number``-th batch (1-based, over all epochs) has ended:
+    ``how`` is "ctrl-c" (the interrupt guard's flag, as the SIGINT handler sets it) or "kill"."""
+    seen = []
+
+    def on_train_batch_end(self, step, logs=None):
+        seen.append(step)
+        if len(seen) == number:
+            if how == "kill":
+                raise _Killed()
+            self.requested = True
+
+    monkeypatch.setattr(octconv_engine.callbacks.InterruptGuard, "on_train_batch_end",
+                        on_train_batch_end, raising=False)
+
+
+@pytest.fixture(scope="module")
+def straight_digits(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("straight") / "run"
+    assert train.main([*DIGITS, "--log-dir", str(run_dir)]) == 0
+    return _weights(run_dir)
+
+
+def _assert_same_weights(expected, run_dir):
+    resumed = _weights(run_dir)
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        np.testing.assert_array_equal(expected[key], resumed[key], err_msg=key)
+
+
+def test_ctrl_c_mid_epoch_resumes_bit_identically_on_augmented_data(straight_digits, tmp_path,
+                                                                   monkeypatch):
+    run_dir = tmp_path / "run"
+    _stop_at_batch(monkeypatch, 8, "ctrl-c")  # 5 batches per epoch: epoch 2, batch 3
+    assert train.main([*DIGITS, "--log-dir", str(run_dir)]) == 130
+    monkeypatch.undo()
+    progress = load_checkpoint(run_dir / LAST)["progress"]
+    assert (progress["epoch"], progress["step"]) == (1, 3)
+    assert train.main(["--resume", str(run_dir)]) == 0
+    _assert_same_weights(straight_digits, run_dir)
+
+
+def test_killed_after_a_mid_epoch_save_resumes_bit_identically(straight_digits, tmp_path,
+                                                               monkeypatch):
+    run_dir = tmp_path / "run"
+    _stop_at_batch(monkeypatch, 9, "kill")  # dies in epoch 2, batch 4; saved after batch 2
+    with pytest.raises(_Killed):
+        train.main([*DIGITS, "--save-every", "2", "--log-dir", str(run_dir)])
+    monkeypatch.undo()
+    progress = load_checkpoint(run_dir / LAST)["progress"]
+    assert (progress["epoch"], progress["step"], progress["global_step"]) == (1, 2, 7)
+    assert train.main(["--resume", str(run_dir)]) == 0
+    _assert_same_weights(straight_digits, run_dir)
+
+
+def test_a_network_drawing_paddle_randomness_resumes_bit_identically(tmp_path, monkeypatch):
+    """Dropout draws from Paddle's RNG, which the checkpoint must carry across the resume."""
+    import paddle.nn as nn
+
+    import octconv_engine.train_command as command
+
+    build = command.build_model
+
+    def with_dropout(cfg, spec):
+        network = build(cfg, spec)
+        network.fc = nn.Sequential(nn.Dropout(0.5), network.fc)
+        return network
+
+    monkeypatch.setattr(command, "build_model", with_dropout)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert train.main([*DIGITS, "--log-dir", str(straight)]) == 0
+    _stop_at_batch(monkeypatch, 7, "ctrl-c")
+    assert train.main([*DIGITS, "--log-dir", str(stopped)]) == 130
+    monkeypatch.setattr(octconv_engine.callbacks.InterruptGuard, "on_train_batch_end",
+                        lambda self, step, logs=None: None, raising=False)
+    assert train.main(["--resume", str(stopped)]) == 0
+    _assert_same_weights(_weights(straight), stopped)
