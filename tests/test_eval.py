@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import paddle
 import pytest
 
@@ -11,30 +12,68 @@ import eval as eval_script
 import train
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ["--data", "synthetic", "--image-size", "16", "--eval-samples", "48", "--num-classes", "4"]
-TINY = [*DATA, "--train-samples", "96", "--batch-size", "16", "--width-mult", "0.25"]
+# Digits (10 classes, chance 10%), small enough for CI, trained clearly above chance so that
+# equal top-1 figures mean the weights were really loaded.
+DATA = ["--eval-samples", "128"]
+TINY = [*DATA, "--train-samples", "512", "--batch-size", "16", "--lr", "1.6", "--warmup-epochs", "0.5"]
 # What eval.py needs to rebuild the model of a bare state dict of the TINY run.
-BARE_OPTIONS = ["--model", "oct_mobilenet", "--width-mult", "0.25", *DATA]
+BARE_OPTIONS = ["--model", "oct_mobilenet", "--width-mult", "0.25", "--small-input", *DATA]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny train.py run: (run folder, the best and final top-1 its table printed)."""
+    """A small train.py run: (run folder, the best and final top-1 its table printed)."""
     run_dir = tmp_path_factory.mktemp("eval") / "run"
     import contextlib
     import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert train.main([*TINY, "--epochs", "3", "--lr", "0.4", "--log-dir", str(run_dir)]) == 0
+        assert train.main([*TINY, "--epochs", "3", "--log-dir", str(run_dir)]) == 0
     row = [line for line in out.getvalue().splitlines() if line.startswith("| oct_mobilenet")][0]
     best, final = re.findall(r"(\d+\.\d\d)%", row)
+    assert float(best) > 50 and float(final) > 50, row  # chance is 10%
     return run_dir, best, final
 
 
 def _top1(text: str) -> str:
     row = [line for line in text.splitlines() if line.startswith("| oct_mobilenet")][0]
     return re.findall(r"(\d+\.\d\d)%", row)[0]
+
+
+def _checkpoint_logits(path: Path, images: np.ndarray) -> np.ndarray:
+    """Logits of the checkpoint's weights, put into a fresh model with set_state_dict: a path
+    independent of eval.py's weight loading."""
+    from models import oct_mobilenet
+    from octconv_engine.checkpoint import load_checkpoint
+
+    network = oct_mobilenet(num_classes=10, in_channels=1, width_mult=0.25, small_input=True)
+    network.set_state_dict(load_checkpoint(path)["model"])
+    network.eval()
+    with paddle.no_grad():
+        return network(paddle.to_tensor(images)).numpy()
+
+
+def _eval_logits(monkeypatch, args, images: np.ndarray) -> np.ndarray:
+    """Run eval.main and return the logits of the network it evaluated."""
+    import octconv_engine.eval_command as command
+
+    networks = []
+    build = command.build_model
+    monkeypatch.setattr(command, "build_model", lambda *a: networks.append(build(*a)) or networks[-1])
+    assert eval_script.main(args) == 0
+    network = networks[0]
+    network.eval()
+    with paddle.no_grad():
+        return network(paddle.to_tensor(images)).numpy()
+
+
+@pytest.fixture(scope="module")
+def images():
+    from octconv_engine.data import DataSettings, load_data
+
+    data = load_data(DataSettings("digits", eval_samples=8), train=False).eval
+    return np.stack([data[i][0] for i in range(8)])
 
 
 def test_checkpoint_reproduces_top1_and_exports_round_trip(trained, tmp_path):
@@ -45,7 +84,7 @@ def test_checkpoint_reproduces_top1_and_exports_round_trip(trained, tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _top1(run.stdout) == best
-    assert "per-class accuracy (48 images)" in run.stdout
+    assert "per-class accuracy (128 images)" in run.stdout
     assert re.search(r"inference model written to .*inference; reloaded and checked on 8 images.*"
                      r"same top-1: yes", run.stdout)
     assert re.search(r"ONNX written to .*model.onnx; reloaded and checked on 8 images.*"
@@ -53,10 +92,12 @@ def test_checkpoint_reproduces_top1_and_exports_round_trip(trained, tmp_path):
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "inference" / "model.pdiparams").is_file()
 
 
-def test_last_checkpoint_reproduces_the_final_top1(trained, capsys):
+def test_last_checkpoint_reproduces_the_final_top1_and_logits(trained, capsys, monkeypatch, images):
     run_dir, _, final = trained
-    assert eval_script.main(["--weights", str(run_dir / "last.pdparams")]) == 0
+    logits = _eval_logits(monkeypatch, ["--weights", str(run_dir / "last.pdparams")], images)
     assert _top1(capsys.readouterr().out) == final
+    np.testing.assert_allclose(logits, _checkpoint_logits(run_dir / "last.pdparams", images),
+                               rtol=1e-5, atol=1e-5)
 
 
 def _bare_state_dict(run_dir, tmp_path):
@@ -68,11 +109,13 @@ def _bare_state_dict(run_dir, tmp_path):
     return state, path
 
 
-def test_bare_pdparams_with_model_options(trained, tmp_path, capsys):
+def test_bare_pdparams_with_model_options(trained, tmp_path, capsys, monkeypatch, images):
     run_dir, best, _ = trained
     _, path = _bare_state_dict(run_dir, tmp_path)
-    assert eval_script.main(["--weights", str(path), *BARE_OPTIONS]) == 0
+    logits = _eval_logits(monkeypatch, ["--weights", str(path), *BARE_OPTIONS], images)
     assert _top1(capsys.readouterr().out) == best
+    np.testing.assert_allclose(logits, _checkpoint_logits(run_dir / "best.pdparams", images),
+                               rtol=1e-5, atol=1e-5)
 
 
 def _torch_available() -> bool:
