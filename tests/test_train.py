@@ -1,8 +1,10 @@
 """train.py as a user runs it: --help, bad input, Ctrl-C, --amp on CPU, 2-process launch on CPU."""
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,21 +54,30 @@ def test_bad_input_exits_2_with_one_line():
         assert BAD_INPUT[name][1] in lines[0], (name, lines[0])
 
 
-def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+def test_ctrl_c_mid_epoch_saves_that_step_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "run"
-    run = _script("train.py", *TINY, "--epochs", "200", "--log-dir", run_dir, "--amp")
+    # 256 batches per epoch, the progress bar updated after each: Ctrl-C lands mid-epoch 1.
+    run = _script("train.py", *TINY, "--train-samples", "2048", "--epochs", "200", "--log-freq",
+                  "1", "--log-dir", run_dir, "--amp")
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: run.stdout.read(64), "")))
+    reader.start()
     deadline = time.time() + 180
-    while not (run_dir / "last.pdparams").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    while (not re.search(r"step +([3-9]|\d\d+)/256", "".join(chunks)) and time.time() < deadline
+           and run.poll() is None):
+        time.sleep(0.05)
     run.send_signal(signal.SIGINT)
-    out, err = run.communicate(timeout=120)
-    assert run.returncode == 130, err
+    reader.join(timeout=120)
+    err = run.stderr.read()
+    out = "".join(chunks)
+    assert run.wait(timeout=120) == 130, err
     assert out.count("--amp ignored: mixed precision needs a GPU") == 1
     assert f"Resume with: python train.py --resume {run_dir}" in out
     from octconv_engine.checkpoint import load_checkpoint
 
     progress = load_checkpoint(run_dir / "last.pdparams")["progress"]
-    assert progress["epoch"] >= 1 and "Traceback" not in err
+    assert progress["epoch"] == 0 and progress["step"] >= 3, progress  # saved on the interrupt
+    assert f"Interrupted after epoch 0 + {progress['step']} steps" in out and "Traceback" not in err
 
 
 def test_two_process_launch_on_cpu_writes_one_set_of_logs(tmp_path):
