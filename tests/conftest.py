@@ -1,0 +1,32 @@
+"""Session-wide checks: the whole suite runs under the offline guard (tests/offline_guard)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+GUARD_DIR = Path(__file__).resolve().parent / "offline_guard"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_guard(tmp_path_factory):
+    """No test, nor any process it starts, may install a package or reach the network."""
+    log = tmp_path_factory.mktemp("offline") / "violations.log"
+    log.touch()
+    saved = {key: os.environ.get(key) for key in ("OCTCONV_OFFLINE_LOG", "PYTHONPATH")}
+    os.environ["OCTCONV_OFFLINE_LOG"] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), saved["PYTHONPATH"]]))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("offline_guard", GUARD_DIR / "sitecustomize.py")
+    guard = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guard)  # installs the in-process wrappers
+    yield guard
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    violations = log.read_text().strip()
+    assert not violations, f"run-time installs or network access during the tests:\n{violations}"
