@@ -9,6 +9,7 @@ raises :class:`~octconv_engine.errors.UsageError` naming the expected layout.
 """
 from __future__ import annotations
 
+import gzip
 import shutil
 import subprocess
 import tarfile
@@ -30,6 +31,7 @@ __all__ = [
     "SyntheticDataset",
     "load_data",
     "find_fashion_mnist",
+    "read_idx",
 ]
 
 DATASETS: Tuple[str, ...] = ("digits", "cifar10", "fashion-mnist", "imagefolder", "synthetic")
@@ -273,28 +275,64 @@ def find_fashion_mnist(path: Optional[str] = None) -> Path:
     return folder
 
 
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read an idx file (the MNIST format), gzip-compressed or not, of ``ndim`` dimensions.
+
+    Any number of items works (the whole file is read at once).
+
+    Raises:
+        UsageError: not an idx file, another number of dimensions than ``ndim`` (e.g. a labels
+            file where images belong), or fewer bytes than its header announces (truncated).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if compressed else open
+        with opener(path, "rb") as file:
+            payload = file.read()
+    except (OSError, EOFError) as error:  # includes a gzip stream cut short
+        raise UsageError(f"{path}: cannot be read ({error}); is the download complete?") from None
+    kind = "images (N x rows x columns)" if ndim == 3 else "labels (N)"
+    if len(payload) < 4 or payload[:2] != b"\x00\x00" or payload[2] not in _IDX_TYPES:
+        raise UsageError(f"{path}: not an idx file (bad magic number); expected idx {kind}")
+    if payload[3] != ndim:
+        raise UsageError(f"{path}: an idx file of {payload[3]} dimension(s), expected {ndim}: "
+                         f"{kind}; are the image and label files swapped?")
+    header = 4 + 4 * ndim
+    if len(payload) < header:
+        raise UsageError(f"{path}: truncated idx header; the file is incomplete")
+    shape = tuple(int(d) for d in np.frombuffer(payload, ">u4", ndim, offset=4))
+    dtype = np.dtype(_IDX_TYPES[payload[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(payload) - header != expected:
+        raise UsageError(f"{path}: holds {len(payload) - header} data bytes but its header "
+                         f"announces {shape} ({expected} bytes); the file is truncated or corrupt")
+    return np.frombuffer(payload, dtype, offset=header).reshape(shape)
+
+
 def _fashion_mnist(settings: DataSettings, train: bool) -> LoadedData:
     """Fashion-MNIST (60,000 + 10,000 28x28 grey images); random crop (pad 2) + flip for training."""
-    from paddle.vision.datasets import FashionMNIST
-
     folder = find_fashion_mnist(settings.path)
     size = _fixed_size("fashion-mnist", 28, settings.image_size)
 
     def split(mode: str, augment: bool) -> ArrayDataset:
         image_file, label_file = (folder / f for f in _FASHION_FILES[mode])
-        try:
-            raw = FashionMNIST(image_path=str(image_file), label_path=str(label_file), mode=mode,
-                               download=False)
-            images = np.stack(raw.images).reshape(-1, 1, 28, 28).astype(np.uint8)
-            labels = np.array(raw.labels).reshape(-1)
-        except Exception as error:  # struct/gzip/value errors of a malformed file
-            raise UsageError(f"fashion-mnist: cannot read {image_file} / {label_file} "
-                             f"({type(error).__name__}); expected {_FASHION_LAYOUT}") from None
+        images, labels = read_idx(image_file, ndim=3), read_idx(label_file, ndim=1)
+        if images.shape[1:] != (28, 28):
+            raise UsageError(f"fashion-mnist: {image_file} holds {images.shape[1]}x"
+                             f"{images.shape[2]} images, expected 28x28")
         if len(images) != len(labels):
             raise UsageError(f"fashion-mnist: {image_file} has {len(images)} images but "
                              f"{label_file} has {len(labels)} labels")
-        return ArrayDataset(images, labels, [0.2860], [0.3530], pad=2 if augment else 0,
-                            flip=augment)
+        if len(labels) and not 0 <= labels.min() <= labels.max() < len(_FASHION_CLASSES):
+            raise UsageError(f"fashion-mnist: {label_file} holds labels outside 0..9 "
+                             f"({labels.min()}..{labels.max()})")
+        return ArrayDataset(images[:, None].astype(np.uint8), labels, [0.2860], [0.3530],
+                            pad=2 if augment else 0, flip=augment)
 
     spec = DataSpec("fashion-mnist", 10, 1, size, _FASHION_CLASSES)
     return LoadedData(split("train", True) if train else None, split("test", False), spec)

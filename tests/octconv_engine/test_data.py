@@ -1,12 +1,13 @@
 """Data sets: shapes, determinism, offline loading of every kind, one-line errors."""
 import gzip
+import struct
 import pickle
 import tarfile
 
 import numpy as np
 import pytest
 
-from octconv_engine.data import DataSettings, find_fashion_mnist, load_data
+from octconv_engine.data import DataSettings, find_fashion_mnist, load_data, read_idx
 from octconv_engine.errors import UsageError
 
 
@@ -102,13 +103,82 @@ def test_imagefolder(tmp_path):
     _item_ok(data.eval, 3, 32, 2)
 
 
-def test_fashion_mnist_malformed_files(tmp_path):
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        with gzip.open(tmp_path / name, "wb") as file:
-            file.write(b"not an idx file")
-    with pytest.raises(UsageError, match="fashion-mnist: cannot read"):
+FASHION_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+                 "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    """The idx encoding of a uint8 array, written from the format's definition."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def _write_fashion(folder, counts=(7, 3), seed=0):
+    """Four gzip idx files with ``counts`` train / test items (not multiples of 100)."""
+    rng = np.random.RandomState(seed)
+    arrays = {}
+    for (split, (image_name, label_name)), count in zip(FASHION_FILES.items(), counts):
+        images = rng.randint(0, 256, (count, 28, 28)).astype(np.uint8)
+        labels = rng.randint(0, 10, count).astype(np.uint8)
+        for name, array in ((image_name, images), (label_name, labels)):
+            with gzip.open(folder / name, "wb") as file:
+                file.write(_idx_bytes(array))
+        arrays[split] = (images, labels)
+    return arrays
+
+
+def test_fashion_mnist_any_image_count(tmp_path):
+    arrays = _write_fashion(tmp_path, counts=(7, 3))
+    data = load_data(DataSettings("fashion-mnist", path=str(tmp_path)))
+    assert (len(data.train), len(data.eval)) == (7, 3)
+    images, labels = arrays["test"]
+    for i in range(3):
+        image, label = data.eval[i]
+        np.testing.assert_allclose(image[0], (images[i] / 255.0 - 0.2860) / 0.3530, rtol=1e-5,
+                                   atol=1e-6)
+        assert label.tolist() == [labels[i]]
+
+
+def _rewrite(path, transform):
+    with gzip.open(path, "rb") as file:
+        payload = file.read()
+    with gzip.open(path, "wb") as file:
+        file.write(transform(payload))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated", "holds 4488 data bytes but its header announces (7, 28, 28) (5488 bytes)"),
+    ("not idx", "not an idx file (bad magic number); expected idx images"),
+    ("swapped", "an idx file of 1 dimension(s), expected 3: images (N x rows x columns); are "
+                "the image and label files swapped?"),
+    ("label out of range", "holds labels outside 0..9"),
+    ("count mismatch", "has 7 images but"),
+    ("cut gzip stream", "cannot be read"),
+])
+def test_fashion_mnist_damaged_files_name_the_file_and_the_problem(tmp_path, damage, message):
+    _write_fashion(tmp_path)
+    images, labels = (tmp_path / name for name in FASHION_FILES["train"])
+    if damage == "truncated":
+        _rewrite(images, lambda b: b[:-1000])
+    elif damage == "not idx":
+        _rewrite(images, lambda b: b"not an idx file")
+    elif damage == "swapped":
+        images.write_bytes(labels.read_bytes())
+    elif damage == "label out of range":
+        _rewrite(labels, lambda b: b[:-1] + bytes([12]))
+    elif damage == "count mismatch":
+        _rewrite(labels, lambda b: _idx_bytes(np.zeros(6, np.uint8)))
+    elif damage == "cut gzip stream":
+        images.write_bytes(images.read_bytes()[:200])
+    with pytest.raises(UsageError) as error:
         load_data(DataSettings("fashion-mnist", path=str(tmp_path)))
+    assert message in str(error.value) and "train-" in str(error.value)
+
+
+def test_read_idx_reads_uncompressed_files_too(tmp_path):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    (tmp_path / "plain.idx").write_bytes(_idx_bytes(array))
+    np.testing.assert_array_equal(read_idx(tmp_path / "plain.idx", ndim=3), array)
 
 
 def _fashion_available() -> bool:
