@@ -27,6 +27,7 @@ __all__ = [
     "CheckpointSaver",
     "NonFiniteLossGuard",
     "InterruptGuard",
+    "ReadErrorCheck",
 ]
 
 Logs = Optional[Dict[str, Any]]
@@ -284,3 +285,22 @@ class InterruptGuard(Callback):
     on_epoch_begin = _check
     on_train_batch_begin = _check
     on_eval_batch_begin = _check
+
+
+class ReadErrorCheck(Callback):
+    """Raise a data read error (kept by :class:`~octconv_engine.loading.ReadGuard`s) in the main
+    thread at the next batch or epoch boundary. First in the callback list, so that nothing
+    (no checkpoint) follows an epoch cut short by the error."""
+
+    def __init__(self, *guards: Any) -> None:
+        super().__init__()
+        self.guards = guards
+
+    def _check(self, *args: Any) -> None:
+        for guard in self.guards:
+            guard.check()
+
+    on_train_batch_begin = _check
+    on_epoch_end = _check
+    on_eval_batch_begin = _check
+    on_eval_end = _check

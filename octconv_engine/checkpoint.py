@@ -13,7 +13,7 @@ everything needed to rebuild, evaluate or resume the run::
 ``optimizer`` and ``rng`` are only in the ``last`` checkpoint (``best`` is for evaluation).
 Writing goes to a temporary file in the same folder, which is flushed, fsync'ed and then renamed
 over the target with ``os.replace``: a crash or error at any point leaves the previous
-checkpoint complete and loadable.
+checkpoint complete and loadable, and a failed write (a full disk) is a one-line UsageError.
 """
 from __future__ import annotations
 
@@ -95,6 +95,10 @@ def atomic_save(obj: Any, path: PathLike) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
+    except OSError as error:  # a full disk, a read-only or vanished folder
+        kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was written"
+        raise UsageError(f"cannot write {path}: {error.strerror or error}; {kept}. Free disk "
+                         f"space (or choose another --log-dir) and resume") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -123,9 +127,11 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     try:
         obj = paddle.load(str(path))
     except Exception as error:  # paddle.load raises many kinds on a truncated or foreign file
-        raise UsageError(f"{path}: cannot be read as a Paddle file ({type(error).__name__})") from None
+        raise UsageError(f"{path}: cannot be read as a Paddle file ({type(error).__name__}): it is "
+                         "truncated or of another kind; use an intact checkpoint") from None
     if not is_checkpoint(obj):
-        raise UsageError(f"{path}: not a train.py checkpoint (no {FORMAT!r} format tag)")
+        raise UsageError(f"{path}: not a train.py checkpoint (no {FORMAT!r} format tag); give the "
+                         f"{LAST} of a train.py run (bare weights go to --pretrained)")
     return obj
 
 

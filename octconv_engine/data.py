@@ -172,10 +172,11 @@ class _CHWFloat:
         return (array - self.mean) / self.std
 
 
-class _LabelAsArray(Dataset):
-    """Wrap a data set whose labels are ints so that they come out as int64 [1] arrays."""
+class _FolderItems(Dataset):
+    """A ``DatasetFolder``'s items with int64 [1] labels, and a file that cannot be read as an
+    image reported as a UsageError naming it."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset) -> None:
         super().__init__()
         self.dataset = dataset
 
@@ -183,7 +184,12 @@ class _LabelAsArray(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
-        image, label = self.dataset[index]
+        try:
+            image, label = self.dataset[index]
+        except (OSError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
+            path = self.dataset.samples[index][0]
+            raise UsageError(f"{path}: cannot be read as an image ({type(error).__name__}); "
+                             "replace or delete the file") from None
         return image, np.array([int(label)], dtype=np.int64)
 
 
@@ -371,8 +377,8 @@ def _imagefolder(settings: DataSettings, train: bool) -> LoadedData:
         raise UsageError(f"--data-path {root}: train/ and val/ have different class folders "
                          f"({len(train_set.classes)} vs {len(val.classes)})")
     spec = DataSpec("imagefolder", len(val.classes), 3, size, tuple(val.classes))
-    return LoadedData(_LabelAsArray(train_set) if train_set is not None else None,
-                      _LabelAsArray(val), spec)
+    return LoadedData(_FolderItems(train_set) if train_set is not None else None,
+                      _FolderItems(val), spec)
 
 
 def _synthetic(settings: DataSettings, train: bool) -> LoadedData:

@@ -7,8 +7,9 @@ import numpy as np
 import paddle.nn as nn
 from paddle.io import Dataset
 
-from .callbacks import EvalMeter
+from .callbacks import EvalMeter, ReadErrorCheck
 from .data import DataSpec
+from .loading import ReadGuard
 from .metrics import PerClassAccuracy, TopKAccuracy
 from .training import hapi_model
 
@@ -32,8 +33,8 @@ def evaluate(network: nn.Layer, dataset: Dataset, spec: DataSpec, batch_size: in
     model = hapi_model(network, spec)
     per_class = PerClassAccuracy(spec.num_classes)
     model.prepare(loss=nn.CrossEntropyLoss(), metrics=[TopKAccuracy(spec.num_classes), per_class])
-    meter = EvalMeter()
-    logs = model.evaluate(dataset, batch_size=batch_size, num_workers=num_workers,
-                          callbacks=[meter], verbose=verbose)
+    meter, guarded = EvalMeter(), ReadGuard(dataset)
+    logs = model.evaluate(guarded, batch_size=batch_size, num_workers=num_workers,
+                          callbacks=[ReadErrorCheck(guarded), meter], verbose=verbose)
     return EvalResult(meter.mean_loss, float(logs["top1"]), float(logs["top5"]),
                       per_class.per_class(), meter.samples, meter.images_per_second)

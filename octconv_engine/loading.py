@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import random
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import numpy as np
-from paddle.io import DataLoader, Dataset, Sampler
+from paddle.io import DataLoader, Dataset, Sampler, get_worker_info
 
-__all__ = ["EpochBatchSampler", "SeededSamples", "sample_seed", "train_loader"]
+__all__ = ["EpochBatchSampler", "SeededSamples", "ReadGuard", "sample_seed", "train_loader"]
 
 SampleKey = Tuple[int, int]  # (index into the data set, epoch)
 
@@ -121,8 +121,45 @@ class SeededSamples(Dataset):
             return self.dataset[index]
 
 
+class ReadGuard(Dataset):
+    """``dataset`` whose read errors reach the main thread instead of hanging the DataLoader.
+
+    Paddle's single-process DataLoader reads batches in a background thread, which dies
+    silently on an exception and leaves the training loop waiting forever. Here an exception
+    raised while reading an item (an unreadable image, say) is kept in :attr:`error` and the
+    thread is ended as at the end of the data; :meth:`check`, called from the main thread at
+    every batch and epoch boundary (see :class:`~octconv_engine.callbacks.ReadErrorCheck`),
+    raises it there. In a DataLoader worker process the exception is raised as it is (Paddle
+    passes worker exceptions on to the main process).
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.error: Optional[BaseException] = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self.dataset[key]
+        except Exception as error:
+            if get_worker_info() is not None:
+                raise
+            self.error = error
+            raise StopIteration from error  # the loader thread's clean way out
+
+    def check(self) -> None:
+        """Raise the read error, if there was one."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
 def train_loader(dataset: Dataset, sampler: EpochBatchSampler, num_workers: int) -> DataLoader:
     """A DataLoader over ``dataset`` drawing its batches from ``sampler``, every sample's
-    augmentation seeded by (the sampler's seed, epoch, index)."""
-    return DataLoader(SeededSamples(dataset, sampler.seed), batch_sampler=sampler,
+    augmentation seeded by (the sampler's seed, epoch, index); its ``dataset`` is a
+    :class:`ReadGuard`."""
+    return DataLoader(ReadGuard(SeededSamples(dataset, sampler.seed)), batch_sampler=sampler,
                       num_workers=num_workers, return_list=True)

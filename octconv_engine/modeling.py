@@ -81,7 +81,7 @@ def read_weights(path: str) -> WeightsFile:
         obj = paddle.load(str(file))
     except Exception as error:  # truncated or foreign files raise many kinds
         raise UsageError(f"--weights {path}: cannot be read as a Paddle file "
-                         f"({type(error).__name__})") from None
+                         f"({type(error).__name__}): it is truncated or of another kind") from None
     if is_checkpoint(obj):
         return WeightsFile(obj["model"], "checkpoint", obj)
     if not isinstance(obj, Mapping):

@@ -14,13 +14,13 @@ import paddle.nn as nn
 from paddle.static import InputSpec
 
 from .callbacks import (CheckpointSaver, InterruptGuard, NonFiniteLossGuard, ProgressBar,
-                        ProgressTracker, VisualDLLogger)
+                        ProgressTracker, ReadErrorCheck, VisualDLLogger)
 from .checkpoint import (BEST, FORMAT, LAST, Progress, atomic_save, capture_rng_state,
                          optimizer_state_by_path, optimizer_state_from_path, restore_rng_state)
 from .config import RunConfig
 from .data import DataSpec, LoadedData
 from .errors import TrainingInterrupted, UsageError
-from .loading import EpochBatchSampler, train_loader
+from .loading import EpochBatchSampler, ReadGuard, train_loader
 from .metrics import TopKAccuracy
 from .recipes import build_loss, build_optimizer
 from .runtime import Runtime
@@ -80,6 +80,7 @@ class Trainer:
                                          seed=cfg.seed, rank=runtime.rank,
                                          world_size=runtime.world_size)
         self.loader = train_loader(data.train, self.sampler, cfg.num_workers)
+        self.eval_data = ReadGuard(data.eval)
         self.global_batch = cfg.batch_size * runtime.world_size
         self.model = hapi_model(network, data.spec)
         self.optimizer = build_optimizer(cfg, network, len(self.sampler), self.global_batch)
@@ -130,6 +131,7 @@ class Trainer:
     def callbacks(self, tracker: ProgressTracker, guard: InterruptGuard) -> List[Any]:
         """The training callbacks, in the order they must run."""
         return [
+            ReadErrorCheck(self.loader.dataset, self.eval_data),
             tracker,
             guard,
             NonFiniteLossGuard(self.progress),
@@ -154,7 +156,7 @@ class Trainer:
         with InterruptGuard() as guard:
             callbacks = self.callbacks(tracker, guard)
             try:
-                self.model.fit(self.loader, self.data.eval, epochs=remaining,
+                self.model.fit(self.loader, self.eval_data, epochs=remaining,
                                batch_size=self.cfg.batch_size, num_workers=self.cfg.num_workers,
                                log_freq=self.cfg.log_freq, verbose=0, callbacks=callbacks)
             except TrainingInterrupted:

@@ -53,7 +53,8 @@ def test_interrupted_write_leaves_the_previous_checkpoint_loadable(tmp_path, mon
     monkeypatch.setattr(checkpoint, "open",
                         lambda file, mode="r", *a, **k: _FailingFile(real_open(file, mode, *a, **k)),
                         raising=False)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(UsageError, match=r"cannot write .*last.pdparams: disk full \(simulated\); "
+                                         r"the previous last.pdparams is unchanged"):
         atomic_save(_record(2.0), path)
     monkeypatch.undo()
 
