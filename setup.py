@@ -28,7 +28,9 @@ setup(
         # paddle._C_ops.conv2d_transpose, the PIR .json model layout).
         "cpu": ["paddlepaddle>=3.3,<3.4"],
         "gpu": ["paddlepaddle-gpu>=3.3,<3.4"],
-        "test": ["pytest>=7", "scikit-learn"],
+        # setuptools: the packaging test builds a wheel with its PEP 517 backend (bdist_wheel
+        # is built in from 70.1).
+        "test": ["pytest>=7", "scikit-learn", "setuptools>=70.1"],
         "export": ["paddle2onnx>=2.0", "onnxruntime"],
         # Only `python -m models.convert` (PyTorch checkpoint conversion) needs torch.
         "convert": ["torch"],

@@ -1,4 +1,6 @@
-"""Session-wide checks: the whole suite runs under the offline guard (tests/offline_guard)."""
+"""Session-wide checks: the whole suite runs under the offline guard (tests/offline_guard), and
+with ``OCTCONV_REQUIRE_ALL_TESTS=1`` (set by ``.ci/run``) a skipped test is a failure: on the CI
+machine every optional dependency is installed, so a skip there means a test that did not run."""
 from __future__ import annotations
 
 import os
@@ -7,6 +9,26 @@ from pathlib import Path
 import pytest
 
 GUARD_DIR = Path(__file__).resolve().parent / "offline_guard"
+REQUIRE_ALL = "OCTCONV_REQUIRE_ALL_TESTS"
+
+
+def _fail_if_skipped(report) -> None:
+    if report.skipped and os.environ.get(REQUIRE_ALL) == "1" and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but {REQUIRE_ALL}=1 requires every test to run here: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_if_skipped(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_if_skipped(outcome.get_result())  # a whole module skipped at import
 
 
 @pytest.fixture(scope="session", autouse=True)
