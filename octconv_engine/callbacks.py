@@ -82,6 +82,7 @@ class ProgressTracker(EvalMeter):
 
     def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._train_loss, self._train_samples = 0.0, 0
+        self._epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, step: int, logs: Logs = None) -> None:
         self.progress.step += 1
@@ -100,6 +101,9 @@ class ProgressTracker(EvalMeter):
             "train_top1": float(logs.get("top1", math.nan)),
             "train_top5": float(logs.get("top5", math.nan)),
             "lr": float(self.model._optimizer.get_lr()),  # for the epoch's next step
+            # Training only (evaluation comes after); a resumed epoch counts its resumed part.
+            "train_seconds": time.perf_counter() - self._epoch_start,
+            "train_images": self._train_samples,
         })
         self.improved = False
         self._tick()

@@ -55,6 +55,8 @@ FLAGS: Dict[str, Tuple[Tuple[str, ...], Dict[str, Any]]] = {
         f"(default {RunConfig.alpha})"))),
     "width_mult": (("--width-mult",), dict(type=float, metavar="W", help=(
         "channel multiplier of oct_mobilenet (default: the data set's default model's, else 1.0)"))),
+    "width": (("--width",), dict(type=float, metavar="W", help=(
+        "channel multiplier of the Oct-ResNets (e.g. 0.25 for a narrow Oct-ResNet-26; default 1.0)"))),
     "small_input": (("--small-input",), _bool_flag(
         "3x3 stride-1 stem without max-pool, for 32x32-class images (default: on for digits, "
         "cifar10, fashion-mnist, synthetic; off for imagefolder)")),

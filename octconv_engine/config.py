@@ -39,6 +39,7 @@ class RunConfig:
     model: str = "oct_mobilenet"
     alpha: float = 0.5
     width_mult: Optional[float] = None
+    width: Optional[float] = None
     small_input: Optional[bool] = None
     zero_init_residual: Optional[bool] = None
     pretrained: Optional[str] = None
@@ -152,7 +153,7 @@ DATA_PRESETS: Dict[str, DataPreset] = {
 }
 
 # Settings that define the network's weights: a resumed run may not change them.
-ARCHITECTURE_KEYS: Tuple[str, ...] = ("model", "alpha", "width_mult", "small_input", "data",
+ARCHITECTURE_KEYS: Tuple[str, ...] = ("model", "alpha", "width_mult", "width", "small_input", "data",
                                       "image_size", "num_classes", "in_channels")
 
 _FIELDS = {f.name: f for f in fields(RunConfig)}

@@ -404,10 +404,23 @@ _LOADERS: Dict[str, Callable[[DataSettings, bool], LoadedData]] = {
 
 
 def _subset(dataset: Optional[Dataset], samples: int) -> Optional[Dataset]:
-    """The first ``samples`` items of a fixed (seed 0) permutation; everything when 0 or more."""
+    """A fixed (seed 0) subset of ``samples`` items; everything when 0 or more.
+
+    Stratified (every class in its share) when the labels are known up front (the in-memory
+    data sets) and both the subset and the rest hold at least one sample per class; else the
+    first ``samples`` of a fixed permutation.
+    """
     if dataset is None or samples <= 0 or samples >= len(dataset):
         return dataset
-    order = np.random.RandomState(0).permutation(len(dataset))[:samples]
+    labels = getattr(dataset, "labels", None)
+    classes = len(np.unique(labels)) if labels is not None else 0
+    if labels is not None and min(samples, len(dataset) - samples) >= classes:
+        from sklearn.model_selection import train_test_split
+
+        order, _ = train_test_split(np.arange(len(dataset)), train_size=samples, stratify=labels,
+                                    random_state=0)
+    else:
+        order = np.random.RandomState(0).permutation(len(dataset))[:samples]
     return Subset(dataset, sorted(int(i) for i in order))
 
 

@@ -29,14 +29,14 @@ PROG = "eval.py"  # the name in messages when run as `python eval.py`
 COMMAND = "octconv-eval"  # the console command `pip install` creates
 FLAG_GROUPS = {
     "model (read from a train.py checkpoint; give them for a bare state dict)": (
-        "model", "alpha", "width_mult", "small_input"),
+        "model", "alpha", "width_mult", "width", "small_input"),
     "data (default: the checkpoint's data set, else digits)": (
         "data", "data_path", "image_size", "num_classes", "in_channels", "eval_samples",
         "num_workers", "batch_size"),
     "run": ("threads", "seed"),
 }
 # Options the weights depend on: a checkpoint's values may not be overridden.
-WEIGHT_KEYS = ("model", "alpha", "width_mult", "small_input", "num_classes", "in_channels")
+WEIGHT_KEYS = ("model", "alpha", "width_mult", "width", "small_input", "num_classes", "in_channels")
 
 
 def add_eval_flags(parser: argparse.ArgumentParser) -> None:

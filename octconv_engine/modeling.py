@@ -31,7 +31,7 @@ def model_options(cfg: RunConfig, spec: DataSpec) -> Dict[str, Any]:
     """Builder keyword arguments: the data set's shape plus the options the config sets."""
     options: Dict[str, Any] = {"num_classes": spec.num_classes, "alpha": cfg.alpha,
                                "in_channels": spec.in_channels}
-    for key in ("small_input", "width_mult", "zero_init_residual"):
+    for key in ("small_input", "width_mult", "width", "zero_init_residual"):
         if getattr(cfg, key) is not None:
             options[key] = getattr(cfg, key)
     if cfg.pretrained:

@@ -45,7 +45,7 @@ def training_header(cfg: "RunConfig", runtime: "Runtime", data: "LoadedData", co
                     run_dir: Path) -> str:
     """What is about to be trained, on what, where the results go (printed before training)."""
     spec = data.spec
-    options = ", ".join(f"{k} {getattr(cfg, k)}" for k in ("width_mult", "small_input")
+    options = ", ".join(f"{k} {getattr(cfg, k)}" for k in ("width_mult", "width", "small_input")
                         if getattr(cfg, k) is not None)
     return (
         f"{cfg.model} (alpha {cfg.alpha:g}{', ' + options if options else ''}): "

@@ -30,7 +30,8 @@ from octconv_engine import (ARCHITECTURE_KEYS, LAST, NonFiniteLossError, Trainer
 PROG = "train.py"  # the name in messages when run as `python train.py`
 COMMAND = "octconv-train"  # the console command `pip install` creates
 FLAG_GROUPS = {
-    "model": ("model", "alpha", "width_mult", "small_input", "zero_init_residual", "pretrained"),
+    "model": ("model", "alpha", "width_mult", "width", "small_input", "zero_init_residual",
+              "pretrained"),
     "data": ("data", "data_path", "image_size", "num_classes", "in_channels", "train_samples",
              "eval_samples", "num_workers"),
     "recipe (every setting may also come from --config FILE.yaml)": (

@@ -1,0 +1,331 @@
+"""The octave study: do Oct models match their plain twins at lower cost? One recipe, real data.
+
+Trains a grid of runs (model family x alpha x recipe x seed) with train.py, each in its own
+process (the same data code, recipes, checkpoints and VisualDL logging; its peak RSS measured),
+then times every architecture in the oneDNN inference predictor (one thread, batch 1 and 8,
+each family's alphas interleaved with its plain twin) and writes, under ``--out DIR``:
+
+    DIR/results.json             every run: model, alpha, options, top-1, MACs, latency, RSS, ...
+    DIR/results.md               each Oct cell beside its plain twin, with the seed spread
+    DIR/accuracy_vs_macs.png     one line per family across alpha, the plain point marked
+    DIR/accuracy_vs_latency.png
+    DIR/curves.png               eval top-1 per epoch, one line per run
+    DIR/vdl/<run>/               each run's VisualDL log and checkpoints
+                                 (visualdl --logdir DIR/vdl overlays the runs)
+
+Resumable: a finished run is read back from its folder, a half-finished one continues from its
+last.pdparams (saved every --save-every batches too), so stopping and re-running the same
+command goes on where it stopped. --only / --skip select runs by name (shell patterns).
+
+examples:
+  python benchmarks/study.py --preset quick --out study-quick          # digits, a few minutes
+  python benchmarks/study.py --preset fashion --out study-fashion      # the published study
+  python benchmarks/study.py --preset fashion --out s --only 'oct_mobilenet-*' --epochs 30
+  python benchmarks/study.py --preset fashion --out s --data imagefolder --data-path /data/mine
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fnmatch
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT)]
+
+__all__ = ["Cell", "PRESETS", "build_grid", "main"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family of the grid: the zoo builder and its options (other than alpha)."""
+
+    model: str
+    options: Tuple[Tuple[str, Any], ...] = ()  # train.py flags, e.g. (("width_mult", 0.25),)
+
+    @property
+    def label(self) -> str:
+        return self.model + "".join(f"-{key.split('_')[0][0]}{value:g}" for key, value in self.options)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the grid."""
+
+    family: Family
+    alpha: float
+    recipe: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.family.label}-a{self.alpha:g}-{self.recipe}-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A grid and the training settings every run of it shares."""
+
+    families: Tuple[Family, ...]
+    alphas: Tuple[float, ...]
+    seeds: Tuple[int, ...]
+    multi_seed_alphas: Tuple[float, ...]  # these alphas run every seed, the others the first
+    extra_recipes: Tuple[str, ...]  # run at alpha 0 and 0.5, first seed, besides "paper"
+    train_flags: Tuple[str, ...]  # data and schedule, passed to every train.py run
+    epochs: int
+    description: str
+
+
+PRESETS: Dict[str, Preset] = {
+    "quick": Preset(
+        families=(Family("oct_mobilenet", (("width_mult", 0.25),)),),
+        alphas=(0.0, 0.5), seeds=(0,), multi_seed_alphas=(), extra_recipes=(),
+        train_flags=("--data", "digits"), epochs=3,
+        description="digits, the default model at alpha 0 and 0.5, one seed, 3 epochs"),
+    "fashion": Preset(
+        families=(Family("oct_mobilenet", (("width_mult", 0.5),)),
+                  Family("oct_resnet26", (("width", 0.25),))),
+        alphas=(0.0, 0.125, 0.25, 0.5, 0.75), seeds=(0, 1), multi_seed_alphas=(0.0, 0.5),
+        extra_recipes=("adam",),
+        # A fixed stratified 20,000-image subset of the 60,000 (time on 2 CPU cores), all
+        # 10,000 test images; the schedule is the paper recipe's with a 1-epoch warm-up, chosen
+        # for runs this short and used unchanged for every alpha.
+        train_flags=("--data", "fashion-mnist", "--train-samples", "20000", "--batch-size", "64",
+                     "--warmup-epochs", "1"),
+        epochs=8,
+        description=("Fashion-MNIST 28x28, 20,000 training images (stratified) / 10,000 test, "
+                     "Oct-MobileNet (width 0.5) and Oct-ResNet-26 (width 0.25), paper recipe "
+                     "with 1 warm-up epoch, 8 epochs; 2 seeds at alpha 0 and 0.5; the published "
+                     "port's Adam recipe at alpha 0 and 0.5")),
+}
+
+
+def build_grid(preset: Preset) -> List[Cell]:
+    """Every run of ``preset``, plain cells first within each family."""
+    cells: List[Cell] = []
+    for family in preset.families:
+        for alpha in preset.alphas:
+            seeds = preset.seeds if alpha in preset.multi_seed_alphas else preset.seeds[:1]
+            cells += [Cell(family, alpha, "paper", seed) for seed in seeds]
+        for recipe in preset.extra_recipes:
+            cells += [Cell(family, alpha, recipe, preset.seeds[0]) for alpha in (0.0, 0.5)]
+    return cells
+
+
+def select(cells: Sequence[Cell], only: Sequence[str], skip: Sequence[str]) -> List[Cell]:
+    """The cells whose names match one of ``only`` (all when empty) and none of ``skip``."""
+    match = lambda name, patterns: any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    return [c for c in cells if (not only or match(c.name, only)) and not match(c.name, skip)]
+
+
+# ------------------------------------------------------------------------------- one run
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def train_command(cell: Cell, run_dir: Path, train_flags: Sequence[str], epochs: int,
+                  save_every: int) -> List[str]:
+    """The train.py command line of ``cell`` (resuming when ``run_dir`` holds a checkpoint)."""
+    if (run_dir / "last.pdparams").is_file():
+        return [sys.executable, str(ROOT / "train.py"), "--resume", str(run_dir),
+                "--epochs", str(epochs)]
+    options = [part for key, value in cell.family.options for part in (_flag(key), f"{value:g}")]
+    return [sys.executable, str(ROOT / "train.py"), "--model", cell.family.model,
+            "--alpha", f"{cell.alpha:g}", *options, "--recipe", cell.recipe,
+            "--seed", str(cell.seed), "--epochs", str(epochs), *train_flags,
+            "--save-every", str(save_every), "--log-dir", str(run_dir)]
+
+
+def run_training(command: List[str], log_file: Path) -> Tuple[int, float]:
+    """Run one train.py process (output appended to ``log_file``): (exit code, peak RSS MB)."""
+    with open(log_file, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {' '.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def read_run(cell: Cell, run_dir: Path) -> Dict[str, Any]:
+    """A finished (or partial) run's record, from its last.pdparams."""
+    from octconv_engine.checkpoint import load_checkpoint
+    from octconv_engine.config import RunConfig
+    from octconv_engine.data import DataSpec
+    from octconv_engine.modeling import model_options
+
+    checkpoint = load_checkpoint(run_dir / "last.pdparams")
+    cfg = RunConfig(**checkpoint["config"])
+    spec_values = dict(checkpoint["spec"], class_names=tuple(checkpoint["spec"]["class_names"]))
+    spec = DataSpec(**spec_values)
+    options = {k: v for k, v in model_options(cfg, spec).items() if k not in ("alpha", "pretrained")}
+    progress = checkpoint["progress"]
+    history = progress["history"]
+    train_seconds = sum(epoch.get("train_seconds", 0.0) for epoch in history)
+    images = sum(epoch.get("train_images", 0) for epoch in history)
+    return {
+        "name": cell.name, "family": cell.family.label, "model": cfg.model, "alpha": cfg.alpha,
+        "options": options, "input_shape": [spec.in_channels, spec.image_size, spec.image_size],
+        "data": {"name": cfg.data, "train_samples": cfg.train_samples or None,
+                 "eval_samples": cfg.eval_samples or None},
+        "recipe": cfg.recipe, "seed": cfg.seed, "epochs": progress["epoch"],
+        "best_top1": progress["best_top1"], "best_epoch": progress["best_epoch"],
+        "final_top1": history[-1].get("eval_top1") if history else None,
+        "eval_top1_per_epoch": [epoch.get("eval_top1") for epoch in history],
+        "train_seconds": train_seconds,
+        "train_images_per_sec": images / train_seconds if train_seconds else None,
+        "wall_seconds": progress["seconds"],
+        "log_dir": str(run_dir),
+    }
+
+
+def model_cost(record: Dict[str, Any]) -> Tuple[int, int]:
+    """(params, MACs per image) of the run's model, rebuilt from its recorded options."""
+    from models import create_model
+    from paddle_octconv import count_flops, count_params
+
+    network = create_model(record["model"], alpha=record["alpha"], **record["options"])
+    return count_params(network), count_flops(network, (1, *record["input_shape"]))
+
+
+# ------------------------------------------------------------------------------- the grid
+def _progress_line(done: int, total: int, started: float, ran: int, name: str) -> str:
+    elapsed = time.time() - started
+    eta = f", ETA {elapsed / ran * (total - done) / 60:.0f} min" if ran else ""
+    return f"[{done + 1}/{total}] {name} (elapsed {elapsed / 60:.1f} min{eta})"
+
+
+def train_grid(cells: Sequence[Cell], out: Path, preset: Preset, args: argparse.Namespace,
+               previous: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Train (or read back) every cell; returns their records."""
+    records, started, ran = [], time.time(), 0
+    for number, cell in enumerate(cells):
+        run_dir = out / "vdl" / cell.name
+        finished = ((run_dir / "last.pdparams").is_file()
+                    and read_run(cell, run_dir)["epochs"] >= args.epochs)
+        if finished:
+            print(f"[{number + 1}/{len(cells)}] {cell.name}: finished earlier, read back", flush=True)
+        else:
+            print(_progress_line(number, len(cells), started, ran, cell.name), flush=True)
+            command = train_command(cell, run_dir, [*preset.train_flags, *args.train_flags],
+                                    args.epochs, args.save_every)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            code, rss = run_training(command, out / "train.log")
+            if code != 0:
+                raise SystemExit(f"study.py: {cell.name} failed (exit code {code}); see "
+                                 f"{out / 'train.log'}, then run the same command again to resume")
+            ran += 1
+        record = read_run(cell, run_dir)
+        record["peak_rss_mb"] = (previous.get(cell.name, {}).get("peak_rss_mb") if finished else rss)
+        record["params"], record["macs"] = model_cost(record)
+        records.append(record)
+    return records
+
+
+def measure_latency(records: List[Dict[str, Any]], out: Path, threads: int = 1) -> None:
+    """Fill in ``latency_ms`` of every record: each family's architectures timed interleaved."""
+    from latency import predictor_latency
+    from models import create_model
+
+    by_family: Dict[str, Dict[float, Dict[str, Any]]] = {}
+    for record in records:
+        by_family.setdefault(record["family"], {}).setdefault(record["alpha"], record)
+    for family, by_alpha in by_family.items():
+        networks = {f"a{alpha:g}": create_model(r["model"], alpha=alpha, **r["options"])
+                    for alpha, r in sorted(by_alpha.items())}
+        shape = next(iter(by_alpha.values()))["input_shape"]
+        print(f"latency: {family}, {', '.join(networks)} interleaved ({shape[1]}x{shape[2]}, "
+              f"{threads} thread)", flush=True)
+        latency = predictor_latency(networks, shape, out / "latency" / family, threads=threads)
+        for record in records:
+            if record["family"] == family:
+                record["latency_ms"] = latency[f"a{record['alpha']:g}"]
+
+
+def machine() -> Dict[str, Any]:
+    """CPU model, vector ISA, cores, versions."""
+    import paddle
+
+    flags, model = set(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    isa = ("AMX" if "amx_tile" in flags else "AVX-512" if "avx512f" in flags
+           else "AVX2" if "avx2" in flags else platform.machine())
+    return {"cpu": model or platform.processor(), "isa": isa, "cores": os.cpu_count(),
+            "paddle": paddle.__version__, "python": platform.python_version()}
+
+
+# ------------------------------------------------------------------------------- the CLI
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="study.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="quick",
+                        help="the grid: " + "; ".join(f"{k}: {p.description}" for k, p in PRESETS.items()))
+    parser.add_argument("--out", required=True, metavar="DIR", help="results folder (resumed when it exists)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the preset's)")
+    parser.add_argument("--only", nargs="*", default=[], metavar="PATTERN",
+                        help="run only the runs whose names match (shell patterns, e.g. 'oct_mobilenet-*')")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="PATTERN", help="leave these runs out")
+    parser.add_argument("--save-every", type=int, default=50, metavar="N",
+                        help="checkpoint every N batches inside an epoch (default 50)")
+    parser.add_argument("--no-latency", action="store_true", help="skip the predictor timing")
+    parser.add_argument("--list", action="store_true", help="print the runs and exit")
+    args, train_flags = parser.parse_known_args(argv)
+    bad = [flag for flag in train_flags if flag.startswith("--") and flag.split("=")[0] in
+           ("--model", "--alpha", "--recipe", "--seed", "--log-dir", "--resume")]
+    if bad:
+        parser.error(f"{bad[0]} is set by the grid; select runs with --only / --skip instead")
+    args.train_flags = train_flags  # passed through to train.py (--data, --data-path, --lr ...)
+    args.epochs = args.epochs or PRESETS[args.preset].epochs
+    if args.epochs < 1 or args.save_every < 0:
+        parser.error("--epochs must be >= 1 and --save-every >= 0")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    from study_report import write_report
+
+    args = parse_args(argv)
+    preset = PRESETS[args.preset]
+    cells = select(build_grid(preset), args.only, args.skip)
+    if args.list or not cells:
+        print("\n".join(cell.name for cell in cells) or "no run matches --only / --skip")
+        return {}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_file = out / "results.json"
+    previous = ({r["name"]: r for r in json.loads(results_file.read_text())["runs"]}
+                if results_file.is_file() else {})
+    command = " ".join(["python", "benchmarks/study.py", *(argv if argv is not None else sys.argv[1:])])
+    print(f"study {args.preset}: {len(cells)} runs, {args.epochs} epochs each, results in {out}", flush=True)
+    started = time.time()
+    records = train_grid(cells, out, preset, args, previous)
+    if not args.no_latency:
+        measure_latency(records, out)
+    results = {"preset": args.preset, "description": preset.description, "runs": records,
+               "machine": machine(), "command": command,
+               "seconds_this_invocation": time.time() - started,
+               "training_wall_seconds": sum(r["wall_seconds"] for r in records)}
+    results_file.write_text(json.dumps(results, indent=1))
+    write_report(results, out)
+    print(f"wrote {results_file}, {out / 'results.md'} and the plots", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()

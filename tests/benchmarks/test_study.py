@@ -1,0 +1,94 @@
+"""benchmarks/study.py on a tiny slice of its quick preset: every output, resuming, the figures.
+
+Accuracies and timings are never asserted (they are what the study measures); the files, the
+records' consistency with the models they name and the resume behaviour are.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import study  # noqa: E402
+
+TINY = ["--preset", "quick", "--train-samples", "96", "--eval-samples", "48", "--image-size", "16",
+        "--batch-size", "32"]
+FIELDS = {"model", "alpha", "options", "input_shape", "data", "recipe", "seed", "epochs",
+          "best_top1", "final_top1", "params", "macs", "train_seconds", "train_images_per_sec",
+          "latency_ms", "peak_rss_mb"}
+
+
+def _study(*args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        results = study.main([*TINY, *args])
+    return results, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study") / "out"
+    results, printed = _study("--out", str(folder), "--epochs", "1")
+    return folder, results, printed
+
+
+def test_every_output_is_written(first):
+    folder, results, printed = first
+    assert "[1/2] oct_mobilenet-w0.25-a0-paper-s0" in printed and "[2/2]" in printed
+    on_disk = json.loads((folder / "results.json").read_text())
+    assert {"runs", "machine", "command"} <= set(on_disk) and on_disk["machine"]["isa"]
+    runs = on_disk["runs"]
+    assert [r["alpha"] for r in runs] == [0.0, 0.5]
+    for run in runs:
+        assert FIELDS <= set(run), FIELDS - set(run)
+        assert run["input_shape"] == [1, 16, 16] and run["epochs"] == 1 and run["seed"] == 0
+        assert 0 <= run["best_top1"] <= 1 and 0 <= run["final_top1"] <= 1
+        assert set(run["latency_ms"]) == {"bs1", "bs8"} and all(v > 0 for v in run["latency_ms"].values())
+        assert run["peak_rss_mb"] > 100 and run["train_images_per_sec"] > 0
+        assert run["data"]["train_samples"] == 96
+        assert list((folder / "vdl" / run["name"]).glob("vdlrecords.*.log"))
+    table = (folder / "results.md").read_text()
+    assert "| oct_mobilenet-w0.25 | paper | 0.5 | 1 |" in table and "unknown (one seed)" in table
+    for png in ("accuracy_vs_macs.png", "accuracy_vs_latency.png", "curves.png"):
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recorded_options_rebuild_the_model_and_its_macs(first):
+    from models import create_model
+    from paddle_octconv import count_flops, count_params
+
+    for run in first[1]["runs"]:
+        network = create_model(run["model"], alpha=run["alpha"], **run["options"])
+        assert count_flops(network, (1, *run["input_shape"])) == run["macs"]
+        assert count_params(network) == run["params"]
+
+
+def test_finished_runs_are_read_back_and_unfinished_ones_resume(first):
+    folder, results, _ = first
+    _, printed = _study("--out", str(folder), "--epochs", "1", "--no-latency")
+    assert printed.count("finished earlier, read back") == 2
+    # Asking for more epochs makes both runs unfinished: each continues from its last.pdparams.
+    again, printed = _study("--out", str(folder), "--epochs", "2", "--no-latency",
+                            "--only", "*-a0.5-*")
+    assert "finished earlier" not in printed and "[1/1] oct_mobilenet-w0.25-a0.5-paper-s0" in printed
+    (run,) = again["runs"]
+    assert run["epochs"] == 2 and len(run["eval_top1_per_epoch"]) == 2
+    commands = [l for l in (folder / "train.log").read_text().splitlines() if l.startswith("$ ")]
+    assert len(commands) == 3 and "--resume" in commands[-1]
+
+
+def test_grid_selection_and_flags_the_grid_owns(capsys):
+    names = [c.name for c in study.build_grid(study.PRESETS["fashion"])]
+    assert len(names) == len(set(names)) == 18  # 2 families x (5 alphas + 2 extra seeds + 2 adam)
+    assert "oct_resnet26-w0.25-a0.5-paper-s1" in names and "oct_mobilenet-w0.5-a0-adam-s0" in names
+    picked = study.select(study.build_grid(study.PRESETS["fashion"]), ["oct_mobilenet-*"], ["*adam*"])
+    assert len(picked) == 7 and all("adam" not in c.name for c in picked)
+    with pytest.raises(SystemExit):
+        study.parse_args(["--out", "x", "--alpha", "0.5"])
+    assert "set by the grid" in capsys.readouterr().err
