@@ -334,7 +334,7 @@ def variant(name: str) -> Variant:
 
 
 def markdown_table() -> str:
-    """The README model table: one row per variant, generated from the records."""
+    """The README model table (one row per variant) and the variants' notes, from the records."""
     rows = [
         "| builder (defaults) | params | MACs | MACs at alpha 0 | published: options, figures, "
         "ImageNet top-1 (source) |",
@@ -344,4 +344,6 @@ def markdown_table() -> str:
         published = "<br>".join(result.describe() for result in v.published)
         rows.append(f"| `{v.name}` ({v.options}) | {v.params:,} | {v.macs:,} | "
                     f"{v.plain_macs:,} | {published} |")
+    rows.append("")
+    rows += [f"- `{v.name}`: {v.note}" for v in VARIANTS.values() if v.note]
     return "\n".join(rows)
