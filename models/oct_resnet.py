@@ -1,11 +1,18 @@
-"""Oct-ResNet (Chen et al., "Drop an Octave", ICCV 2019) in the layout of d-li14/octconv.pytorch.
+"""Oct-ResNet, Oct-ResNeXt and Oct-SE-ResNet (Chen et al., "Drop an Octave", ICCV 2019).
 
 The stem is a plain ResNet stem. ``layer1``'s first block (and its downsample) splits the plain map
 into octave parts (alpha 0 -> alpha), ``layer2`` and ``layer3`` are octave throughout, and
 ``layer4``'s first block (conv1 and downsample) merges the parts back (alpha -> 0), so the rest of
-``layer4`` and the head are plain. A stride-2 block downsamples inside its octave convs (conv2 and
-the downsample; OctaveConv average-pools before convolving). ``alpha=0`` gives plain ResNet with
-the same parameter names.
+``layer4`` and the head are plain (the official code's ``ratio = [a, a, a, 0]``). A stride-2
+octave conv average-pools before convolving (conv2 and the downsample of a strided block).
+
+One class builds every variant (:data:`models.records.VARIANTS` holds their arguments):
+
+- Oct-ResNet-26/50/101/152/200: the layout and keys of d-li14/octconv.pytorch (every conv an
+  OctConvBN, also where alpha is 0); ``alpha=0`` has plain ResNet's params and MACs.
+- Oct-ResNeXt-50/101 (32x4d): grouped 3x3 convs keeping 32 groups in each frequency part, and
+  plain Conv2D + BN between plain maps, so ``alpha=0`` is paddle.vision's ResNeXt.
+- Oct-SE-ResNet-50: Oct-ResNet-50 with an :class:`~models.layers.OctaveSE` in every bottleneck.
 
     >>> import paddle
     >>> from models import oct_resnet50
