@@ -58,9 +58,10 @@ def octave_groups(channels: int, alpha: float, groups: int) -> int:
     if high != low or high % groups:
         raise ValueError(
             f"a grouped octave conv keeps {groups} groups in each frequency part (as the official "
-            f"Oct-ResNeXt), which paddle_octconv.OctaveConv can build only when both parts are "
-            f"equal multiples of {groups}: alpha 0 or 0.5; got alpha={alpha} ({high} high + {low} "
-            f"low channels)"
+            f"Oct-ResNeXt); paddle_octconv.OctaveConv holds one group width for both parts, so "
+            f"this needs two equal parts of a multiple of {groups} channels: alpha 0 or 0.5 (with "
+            f"a multiple of {2 * groups} channels); got alpha={alpha}: {high} high + {low} low of "
+            f"{channels} channels"
         )
     return 2 * groups
 
@@ -111,7 +112,8 @@ class Bottleneck(nn.Layer):
                 conv(in_channels, out_channels, 1, alpha_in, alpha_out, stride=stride))
 
     def zero_init_last(self) -> None:
-        """Zero the last BN weights (``bn_h`` and ``bn_l``) so the block starts as the identity."""
+        """Zero the last BN weights (``bn_h`` and ``bn_l``, or a plain conv's ``bn``) so the
+        residual branch starts at zero."""
         for bn in norms_of(self.conv3):
             nn.initializer.Constant(0.0)(bn.weight)
 

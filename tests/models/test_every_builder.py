@@ -103,6 +103,9 @@ def test_pretrained_path_and_cache(arch, tmp_path, monkeypatch):
             np.testing.assert_array_equal(value.numpy(), state[key].numpy(), err_msg=key)
         outputs.append(loaded(images).numpy())
     np.testing.assert_array_equal(outputs[0], outputs[1])
+    with pytest.warns(UserWarning, match="classifier shapes differ"):  # the classifier rule
+        fewer = small_model(arch, pretrained=path, num_classes=3)
+    assert fewer(images).shape == [1, 3]
     with pytest.raises(models.IncompatibleWeightsError, match="does not fit"):
         small_model(arch, pretrained=path, alpha=0.0)  # another architecture: named, not loaded
 

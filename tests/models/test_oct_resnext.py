@@ -90,8 +90,10 @@ def test_key_names(resnext50):
 
 def test_unsupported_alpha_names_the_limit():
     with pytest.raises(ValueError, match=r"keeps 32 groups in each frequency part.*alpha 0 or "
-                                         r"0.5; got alpha=0.25 \(96 high \+ 32 low"):
+                                         r"0.5 .*got alpha=0.25: 96 high \+ 32 low of 128"):
         models.oct_resnext50_32x4d(alpha=0.25)
+    with pytest.raises(ValueError, match=r"got alpha=0.5: 16 high \+ 16 low of 32 channels"):
+        models.oct_resnext50_32x4d(width=0.25)  # 32 channels cannot hold 32 groups per part
 
 
 def test_narrow_and_small_instances_run():
@@ -99,3 +101,17 @@ def test_narrow_and_small_instances_run():
     model.eval()
     assert model.layer1[0].conv2.conv.conv_h2h._groups == 32
     assert model(paddle.randn([1, 3, 33, 31])).shape == [1, 3]
+
+
+def test_zero_init_residual_reaches_plain_and_octave_norms():
+    from models.layers import norms_of
+
+    model = models.oct_resnext50_32x4d(width=0.5, small_input=True, zero_init_residual=True)
+    blocks = [layer for layer in model.sublayers() if isinstance(layer, Bottleneck)]
+    assert len(blocks) == 16
+    kinds = set()
+    for block in blocks:
+        norms = norms_of(block.conv3)
+        kinds.add(len(norms))
+        assert norms and all(np.all(bn.weight.numpy() == 0) for bn in norms)
+    assert kinds == {1, 2}  # plain (layer4: bn) and octave (bn_h, bn_l) blocks
