@@ -100,7 +100,9 @@ def test_published_reproduced_and_describe():
 
 
 def test_readme_model_table_is_the_records_table():
-    assert markdown_table() in README.read_text()
+    assert markdown_table() in README.read_text(), (
+        "the README model table is stale: replace it with the output of "
+        "python -c 'from models.records import markdown_table; print(markdown_table())'")
 
 
 def test_docstrings_hub_and_registry_read_the_records():
