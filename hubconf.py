@@ -3,15 +3,16 @@
     >>> import paddle
     >>> repo = "/path/to/paddle-octconv"
     >>> model = paddle.hub.load(repo, "oct_resnet50", source="local", num_classes=10)
-    >>> paddle.hub.list(repo, source="local")  # the builders below
+    >>> paddle.hub.list(repo, source="local")  # every name of models.list_models()
 
-Each entry is a builder of :mod:`models`:
-``(pretrained=False, num_classes=1000, alpha=0.5, **options)``.
+Each entry is the builder of :mod:`models` registered under that name (read from the registry,
+so a new variant record appears here by itself): ``(pretrained=False, num_classes=1000,
+alpha=<default>, *, options)``; ``paddle.hub.help`` shows its docstring.
 """
-from models import (oct_mobilenet, oct_resnet26, oct_resnet50, oct_resnet101, oct_resnet152,
-                    oct_resnet200)
+from models import get_model_builder as _get_model_builder
+from models import list_models as _list_models
 
 dependencies = ["paddle"]
 
-__all__ = ["oct_resnet26", "oct_resnet50", "oct_resnet101", "oct_resnet152", "oct_resnet200",
-           "oct_mobilenet"]
+__all__ = _list_models()
+globals().update({_name: _get_model_builder(_name) for _name in __all__})

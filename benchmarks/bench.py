@@ -9,6 +9,8 @@ gets a fresh process, so one path's runtime state cannot slow the next one down.
 Pairs (``--pairs``):
     resnet50   models.oct_resnet50        vs paddle.vision.models.resnet50   (1000 classes)
     mobilenet  models.oct_mobilenet       vs paddle.vision.models.MobileNetV1
+    mobilenet_v2  models.oct_mobilenet_v2 vs paddle.vision.models.mobilenet_v2 (alpha 0.375)
+    resnext50  models.oct_resnext50_32x4d vs paddle.vision.models.resnext50_32x4d (alpha 0.5)
     layer      paddle_octconv.OctaveConv  vs reference_octconv.ReferenceOctaveConv (four Conv2D,
                AvgPool2D, Upsample; same weights, outputs asserted equal), 256->256 3x3 at 56x56
     conv       paddle_octconv.OctaveConv  vs paddle.nn.Conv2D of the same channels
@@ -123,6 +125,11 @@ SUBJECTS: Dict[str, Subject] = {
     "resnet50": Subject(lambda: paddle.vision.models.resnet50(num_classes=1000), [IMAGE]),
     "oct_mobilenet": Subject(_zoo("oct_mobilenet"), [IMAGE]),
     "mobilenet_v1": Subject(lambda: paddle.vision.models.MobileNetV1(num_classes=1000), [IMAGE]),
+    "oct_mobilenet_v2": Subject(_zoo("oct_mobilenet_v2"), [IMAGE]),
+    "mobilenet_v2": Subject(lambda: paddle.vision.models.mobilenet_v2(num_classes=1000), [IMAGE]),
+    "oct_resnext50_32x4d": Subject(_zoo("oct_resnext50_32x4d"), [IMAGE]),
+    "resnext50_32x4d": Subject(lambda: paddle.vision.models.resnext50_32x4d(num_classes=1000),
+                               [IMAGE]),
     "octconv": Subject(_octave_layer, _octave_shapes()),
     "reference_octconv": Subject(_reference_layer, _octave_shapes()),
     "conv2d": Subject(_conv_layer, [(LAYER["channels"], LAYER["size"], LAYER["size"])]),
@@ -141,6 +148,8 @@ class Pair:
 PAIRS: Dict[str, Pair] = {
     "resnet50": Pair("oct_resnet50", "resnet50"),
     "mobilenet": Pair("oct_mobilenet", "mobilenet_v1"),
+    "mobilenet_v2": Pair("oct_mobilenet_v2", "mobilenet_v2"),
+    "resnext50": Pair("oct_resnext50_32x4d", "resnext50_32x4d"),
     "layer": Pair("octconv", "reference_octconv", same_function=True),
     "conv": Pair("octconv", "conv2d"),
 }

@@ -1,6 +1,9 @@
-"""The OctConv model zoo: Oct-ResNet-26/50/101/152/200 and Oct-MobileNet V1.
+"""The OctConv model zoo: Oct-ResNet-26/50/101/152/200, Oct-ResNeXt-50/101 (32x4d),
+Oct-SE-ResNet-50, Oct-MobileNet V1 and Oct-MobileNetV2; one record per variant in
+:mod:`models.records`.
 
-Every builder is ``builder(pretrained=False, num_classes=1000, alpha=0.5, **options)``; ``alpha=0``
+Every builder is ``builder(pretrained=False, num_classes=1000, alpha=<default>, *, options)`` with
+typed keyword-only options (an unknown one is a TypeError naming it); ``alpha=0``
 builds the plain counterpart with the same parameter names. Models map (N, C, H, W) images to
 (N, num_classes) logits and expose ``forward_features`` and ``forward_head``.
 
@@ -9,8 +12,10 @@ builds the plain counterpart with the same parameter names. Models map (N, C, H,
     >>> model = oct_resnet50(pretrained=True)  # ~/.cache/paddle_octconv/oct_resnet50.pdparams
 """
 from .oct_mobilenet import OctMobileNet, oct_mobilenet
+from .oct_mobilenet_v2 import InvertedResidual, OctMobileNetV2, oct_mobilenet_v2
 from .oct_resnet import (Bottleneck, OctResNet, oct_resnet26, oct_resnet50, oct_resnet101,
-                         oct_resnet152, oct_resnet200)
+                         oct_resnet152, oct_resnet200, oct_resnext50_32x4d, oct_resnext101_32x4d,
+                         oct_se_resnet50)
 from .registry import create_model, get_model_builder, list_models, register_model
 from .weights import IncompatibleWeightsError, cache_dir, load_weights
 
@@ -20,10 +25,16 @@ __all__ = [
     "oct_resnet101",
     "oct_resnet152",
     "oct_resnet200",
+    "oct_resnext50_32x4d",
+    "oct_resnext101_32x4d",
+    "oct_se_resnet50",
     "oct_mobilenet",
+    "oct_mobilenet_v2",
     "OctResNet",
     "Bottleneck",
     "OctMobileNet",
+    "OctMobileNetV2",
+    "InvertedResidual",
     "list_models",
     "create_model",
     "get_model_builder",

@@ -1,18 +1,21 @@
 """Pieces shared by every model family: argument checks, weight initialisation, feature pairs."""
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from typing import AbstractSet, Mapping, Union
+from typing import AbstractSet, Callable, Mapping, TypeVar, Union
 
 import paddle
 import paddle.nn as nn
 
 from paddle_octconv import OctaveFeatures
 
-__all__ = ["check_alpha", "check_positive_int", "check_bool", "check_options", "init_weights",
-           "as_features"]
+__all__ = ["check_alpha", "check_positive_int", "check_bool", "check_width", "check_options",
+           "options_checked", "scale_channels", "init_weights", "as_features"]
 
 OctaveInput = Union[paddle.Tensor, OctaveFeatures]
+Builder = TypeVar("Builder", bound=Callable[..., nn.Layer])
 
 
 def check_alpha(alpha: float) -> float:
@@ -48,14 +51,44 @@ def check_bool(name: str, value: bool) -> bool:
     return value
 
 
+def check_width(name: str, value: float) -> float:
+    """Return ``value`` as a float if it is a real number > 0 (a channel multiplier)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return float(value)
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """``channels * width`` rounded to a multiple of 8 (at least 8), as MobileNet V1 does."""
+    return max(8, int(channels * width + 4) // 8 * 8)
+
+
 def check_options(arch: str, options: Mapping[str, object], accepted: AbstractSet[str]) -> None:
     """Raise a TypeError naming every key of ``options`` that ``arch`` does not accept."""
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(
             f"{arch}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-            f"it accepts pretrained, num_classes, alpha and {', '.join(sorted(accepted))}"
+            f"it accepts {', '.join(accepted)}"
         )
+
+
+def options_checked(builder: Builder) -> Builder:
+    """Wrap a builder with explicit (typed) parameters so that unknown keyword arguments give a
+    TypeError naming all of them and every accepted one (Python's own names only the first).
+
+    ``inspect.signature`` of the result is the builder's own, so documentation and IDEs show it.
+    """
+    accepted = list(inspect.signature(builder).parameters)
+
+    @functools.wraps(builder)
+    def checked(*args, **kwargs):
+        check_options(builder.__name__, kwargs, accepted)
+        return builder(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 def init_weights(model: nn.Layer) -> None:

@@ -21,8 +21,10 @@ import paddle.nn as nn
 
 from paddle_octconv import OctConvBNAct
 
-from .common import check_alpha, check_bool, check_options, check_positive_int, init_weights
-from .registry import register_model
+from .common import (check_alpha, check_bool, check_positive_int, check_width, init_weights,
+                     scale_channels)
+from .records import variant
+from .registry import register_variant
 from .weights import PretrainedArg, build_with_weights
 
 __all__ = ["OctMobileNet", "depthwise_separable", "oct_mobilenet"]
@@ -34,12 +36,6 @@ _BLOCKS = (
     (512, 2, True), (512, 1, True), (512, 1, True), (512, 1, True), (512, 1, True),
     (512, 1, False), (1024, 2, False), (1024, 1, False),
 )
-_OPTIONS = frozenset({"width_mult", "small_input", "in_channels"})
-
-
-def _scale(channels: int, width_mult: float) -> int:
-    """``channels * width_mult`` rounded to a multiple of 8 (at least 8), as MobileNets do."""
-    return max(8, int(channels * width_mult + 4) // 8 * 8)
 
 
 def depthwise_separable(in_channels: int, out_channels: int, stride: int, alpha_in: float,
@@ -78,15 +74,11 @@ class OctMobileNet(nn.Layer):
         check_positive_int("num_classes", num_classes)
         check_positive_int("in_channels", in_channels)
         alpha = check_alpha(alpha)
-        if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)):
-            raise TypeError(
-                f"width_mult must be a float, got {type(width_mult).__name__} {width_mult!r}")
-        if width_mult <= 0:
-            raise ValueError(f"width_mult must be > 0, got {width_mult}")
+        width_mult = check_width("width_mult", width_mult)
         check_bool("small_input", small_input)
         self.alpha, self.num_classes = alpha, num_classes
 
-        channels = _scale(_STEM_CHANNELS, width_mult)
+        channels = scale_channels(_STEM_CHANNELS, width_mult)
         stem = nn.Sequential(
             nn.Conv2D(in_channels, channels, 3, stride=1 if small_input else 2, padding=1,
                       bias_attr=False),
@@ -96,7 +88,7 @@ class OctMobileNet(nn.Layer):
         blocks, alpha_in = [], 0.0
         for out_channels, stride, octave in _BLOCKS:
             alpha_out = alpha if octave else 0.0
-            out_channels = _scale(out_channels, width_mult)
+            out_channels = scale_channels(out_channels, width_mult)
             blocks.append(depthwise_separable(channels, out_channels, stride, alpha_in, alpha_out))
             channels, alpha_in = out_channels, alpha_out
         self.features = nn.Sequential(stem, *blocks)
@@ -118,10 +110,15 @@ class OctMobileNet(nn.Layer):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model
-def oct_mobilenet(pretrained: PretrainedArg = False, num_classes: int = 1000, alpha: float = 0.5,
-                  **kwargs) -> OctMobileNet:
-    """Oct-MobileNet V1 (options width_mult, small_input, in_channels): 4.2M params, 318M MACs."""
-    check_options("oct_mobilenet", kwargs, _OPTIONS)
-    build = partial(OctMobileNet, num_classes=num_classes, alpha=alpha, **kwargs)
+_RECORD = variant("oct_mobilenet")
+
+
+def _oct_mobilenet(pretrained: PretrainedArg = False, num_classes: int = 1000,
+                   alpha: float = _RECORD.alpha, *, width_mult: float = 1.0,
+                   in_channels: int = 3, small_input: bool = False) -> OctMobileNet:
+    build = partial(OctMobileNet, num_classes=num_classes, alpha=alpha, width_mult=width_mult,
+                    in_channels=in_channels, small_input=small_input)
     return build_with_weights("oct_mobilenet", pretrained, build)
+
+
+oct_mobilenet = register_variant("oct_mobilenet", _oct_mobilenet)

@@ -1,11 +1,18 @@
-"""Oct-ResNet (Chen et al., "Drop an Octave", ICCV 2019) in the layout of d-li14/octconv.pytorch.
+"""Oct-ResNet, Oct-ResNeXt and Oct-SE-ResNet (Chen et al., "Drop an Octave", ICCV 2019).
 
 The stem is a plain ResNet stem. ``layer1``'s first block (and its downsample) splits the plain map
 into octave parts (alpha 0 -> alpha), ``layer2`` and ``layer3`` are octave throughout, and
 ``layer4``'s first block (conv1 and downsample) merges the parts back (alpha -> 0), so the rest of
-``layer4`` and the head are plain. A stride-2 block downsamples inside its octave convs (conv2 and
-the downsample; OctaveConv average-pools before convolving). ``alpha=0`` gives plain ResNet with
-the same parameter names.
+``layer4`` and the head are plain (the official code's ``ratio = [a, a, a, 0]``). A stride-2
+octave conv average-pools before convolving (conv2 and the downsample of a strided block).
+
+One class builds every variant (:data:`models.records.VARIANTS` holds their arguments):
+
+- Oct-ResNet-26/50/101/152/200: the layout and keys of d-li14/octconv.pytorch (every conv an
+  OctConvBN, also where alpha is 0); ``alpha=0`` has plain ResNet's params and MACs.
+- Oct-ResNeXt-50/101 (32x4d): grouped 3x3 convs keeping 32 groups in each frequency part, and
+  plain Conv2D + BN between plain maps, so ``alpha=0`` is paddle.vision's ResNeXt.
+- Oct-SE-ResNet-50: Oct-ResNet-50 with an :class:`~models.layers.OctaveSE` in every bottleneck.
 
     >>> import paddle
     >>> from models import oct_resnet50
@@ -16,47 +23,67 @@ the same parameter names.
 from __future__ import annotations
 
 from functools import partial
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import paddle
 import paddle.nn as nn
 
-from paddle_octconv import OctaveFeatures, OctConvBN, OctConvBNAct
+from paddle_octconv import OctaveFeatures, split_channels
 
-from .common import (OctaveInput, as_features, check_alpha, check_bool, check_options,
-                     check_positive_int, init_weights)
-from .registry import register_model
+from .common import (OctaveInput, as_features, check_alpha, check_bool, check_positive_int,
+                     check_width, init_weights, scale_channels)
+from .layers import Layout, OctaveSE, conv_bn, norms_of
+from .records import variant
+from .registry import register_variant
 from .weights import PretrainedArg, build_with_weights
 
 __all__ = ["Bottleneck", "OctResNet", "oct_resnet26", "oct_resnet50", "oct_resnet101",
-           "oct_resnet152", "oct_resnet200"]
+           "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d", "oct_resnext101_32x4d",
+           "oct_se_resnet50"]
 
-# Bottleneck blocks per stage (layer1 .. layer4) of each depth.
-_DEPTHS: Dict[str, Tuple[int, int, int, int]] = {
-    "oct_resnet26": (2, 2, 2, 2),
-    "oct_resnet50": (3, 4, 6, 3),
-    "oct_resnet101": (3, 4, 23, 3),
-    "oct_resnet152": (3, 8, 36, 3),
-    "oct_resnet200": (3, 24, 36, 3),
-}
 # (planes, stride) of layer1 .. layer4; a stage outputs planes * Bottleneck.expansion channels.
 _STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
-_OPTIONS = frozenset({"small_input", "zero_init_residual", "in_channels"})
+
+
+def octave_groups(channels: int, alpha: float, groups: int) -> int:
+    """The ``groups`` argument of an OctaveConv over ``channels`` that keeps ``groups`` groups in
+    each frequency part, as the official Oct-ResNeXt does (every path has 32 groups).
+
+    OctaveConv keeps one group width for both parts, so this is possible only when the parts are
+    equal (alpha 0.5) or there is one part (alpha 0); other alphas are a ValueError.
+    """
+    high, low = split_channels(channels, alpha)
+    if groups == 1 or low == 0:
+        return groups
+    if high != low or high % groups:
+        raise ValueError(
+            f"a grouped octave conv keeps {groups} groups in each frequency part (as the official "
+            f"Oct-ResNeXt); paddle_octconv.OctaveConv holds one group width for both parts, so "
+            f"this needs two equal parts of a multiple of {groups} channels: alpha 0 or 0.5 (with "
+            f"a multiple of {2 * groups} channels); got alpha={alpha}: {high} high + {low} low of "
+            f"{channels} channels"
+        )
+    return 2 * groups
 
 
 class Bottleneck(nn.Layer):
-    """Octave bottleneck: 1x1 -> 3x3 (carries the stride) -> 1x1 (x4 channels), plus the shortcut.
+    """Octave bottleneck: 1x1 -> 3x3 (carries the stride, grouped) -> 1x1 (x4), [SE], + shortcut.
 
     conv1 and the downsample map ``alpha_in`` to ``alpha_out``; conv2 and conv3 keep ``alpha_out``.
-    The downsample (a 1x1 OctConvBN with the block's stride) exists when the stride is 2 or the
+    The downsample (a 1x1 conv + BN with the block's stride) exists when the stride is 2 or the
     channel count changes.
 
     Args:
         in_channels: input channels C_in (high + low).
-        planes: width of the 1x1 and 3x3 convs; the block outputs ``4 * planes`` channels.
+        planes: the block outputs ``4 * planes`` channels; the 1x1 and 3x3 convs have
+            ``int(planes * base_width / 64) * groups`` (``planes`` for a ResNet).
         stride: 1, or 2 to halve H and W.
         alpha_in: low-frequency fraction of the input (0 for a plain input Tensor).
         alpha_out: low-frequency fraction of the output and of the inner convs.
+        groups: groups of the 3x3 conv (32 for ResNeXt-32x4d), kept in each frequency part.
+        base_width: the group width at planes 64 (4 for ResNeXt-32x4d, 64 for ResNet).
+        se_reduction: squeeze ratio of an :class:`OctaveSE` after the last BN, 0 for none.
+        layout: how convs between plain maps are built (see :data:`models.layers.Layout`).
 
     Shapes:
         input: an (N, C_in, H, W) Tensor when ``alpha_in == 0``, else a (high, low) pair.
@@ -67,44 +94,58 @@ class Bottleneck(nn.Layer):
     expansion = 4
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, alpha_in: float = 0.5,
-                 alpha_out: float = 0.5) -> None:
+                 alpha_out: float = 0.5, *, groups: int = 1, base_width: int = 64,
+                 se_reduction: int = 0, layout: Layout = "d-li14") -> None:
         super().__init__()
         out_channels = planes * self.expansion
-        self.conv1 = OctConvBNAct(in_channels, planes, 1, alpha_in, alpha_out)
-        self.conv2 = OctConvBNAct(planes, planes, 3, alpha_out, alpha_out, stride=stride, padding=1)
-        self.conv3 = OctConvBN(planes, out_channels, 1, alpha_out, alpha_out)
+        mid = int(planes * base_width / 64) * groups
+        conv = partial(conv_bn, layout=layout)
+        self.conv1 = conv(in_channels, mid, 1, alpha_in, alpha_out, act_layer=nn.ReLU)
+        self.conv2 = conv(mid, mid, 3, alpha_out, alpha_out, stride=stride,
+                          groups=octave_groups(mid, alpha_out, groups), act_layer=nn.ReLU)
+        self.conv3 = conv(mid, out_channels, 1, alpha_out, alpha_out)
+        self.se = OctaveSE(out_channels, alpha_out, se_reduction) if se_reduction else None
         self.relu = nn.ReLU()
         self.downsample: Optional[nn.Sequential] = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = nn.Sequential(
-                OctConvBN(in_channels, out_channels, 1, alpha_in, alpha_out, stride=stride)
-            )
+                conv(in_channels, out_channels, 1, alpha_in, alpha_out, stride=stride))
 
     def zero_init_last(self) -> None:
-        """Zero the last BN weights (``bn_h`` and ``bn_l``) so the block starts as the identity."""
-        for bn in (self.conv3.bn_h, self.conv3.bn_l):
-            if bn is not None:
-                nn.initializer.Constant(0.0)(bn.weight)
+        """Zero the last BN weights (``bn_h`` and ``bn_l``, or a plain conv's ``bn``) so the
+        residual branch starts at zero."""
+        for bn in norms_of(self.conv3):
+            nn.initializer.Constant(0.0)(bn.weight)
 
     def forward(self, x: OctaveInput) -> OctaveFeatures:
         x = as_features(x)
         shortcut = self.downsample(x) if self.downsample is not None else x
         y = self.conv3(self.conv2(self.conv1(x)))
+        if self.se is not None:
+            y = self.se(y)
         return OctaveFeatures(*(
             None if part is None else self.relu(part + skip) for part, skip in zip(y, shortcut)
         ))
 
 
 class OctResNet(nn.Layer):
-    """Oct-ResNet with bottleneck blocks (see the module docstring for the layout).
+    """Oct-ResNet / Oct-ResNeXt / Oct-SE-ResNet with bottleneck blocks (see the module docstring).
 
     Args:
         layers: bottleneck blocks in layer1 .. layer4, e.g. (3, 4, 6, 3) for Oct-ResNet-50.
         num_classes: classifier outputs.
-        alpha: low-frequency fraction of the octave stages, 0 <= alpha < 1 (0: plain ResNet).
+        alpha: low-frequency fraction of the octave stages, 0 <= alpha < 1 (0: the plain network).
         in_channels: image channels (1 for grey images).
         small_input: for 32x32-class images: a 3x3 stride-1 stem conv and no max-pool.
         zero_init_residual: zero the last BN weights of every residual branch.
+        width: channel multiplier of the stem and every stage (as MobileNet's ``width_mult``:
+            channels rounded to multiples of 8); 1.0 is the published network.
+        groups, base_width: the 3x3 convs' groups and group width at 64 planes (32 and 4 for
+            ResNeXt-32x4d; 1 and 64 for ResNet).
+        se_reduction: squeeze ratio of an SE block in every bottleneck (16 for SE-ResNet), 0: none.
+        layout: "d-li14" (every conv an OctConvBN, the public PyTorch checkpoints' keys) or
+            "paddle" (convs between plain maps are plain Conv2D + BN, so alpha 0 is exactly the
+            paddle.vision model).
 
     Shapes:
         input: (N, in_channels, H, W), any H, W >= 1.
@@ -113,7 +154,8 @@ class OctResNet(nn.Layer):
 
     def __init__(self, layers: Sequence[int], num_classes: int = 1000, alpha: float = 0.5,
                  in_channels: int = 3, small_input: bool = False,
-                 zero_init_residual: bool = False) -> None:
+                 zero_init_residual: bool = False, width: float = 1.0, groups: int = 1,
+                 base_width: int = 64, se_reduction: int = 0, layout: Layout = "d-li14") -> None:
         super().__init__()
         if len(layers) != len(_STAGES):
             raise ValueError(
@@ -125,9 +167,10 @@ class OctResNet(nn.Layer):
         alpha = check_alpha(alpha)
         check_bool("small_input", small_input)
         check_bool("zero_init_residual", zero_init_residual)
-        self.alpha, self.num_classes = alpha, num_classes
+        width = check_width("width", width)
+        self.alpha, self.num_classes, self.width = alpha, num_classes, width
 
-        stem = 64
+        stem = scale_channels(64, width)
         kernel, stride = (3, 1) if small_input else (7, 2)
         self.conv1 = nn.Conv2D(in_channels, stem, kernel, stride=stride, padding=kernel // 2,
                                bias_attr=False)
@@ -137,11 +180,19 @@ class OctResNet(nn.Layer):
 
         # Low-frequency fraction before layer1 and after each stage: in once, out at layer4.
         alphas = (0.0, alpha, alpha, alpha, 0.0)
+        block = partial(Bottleneck, groups=groups, base_width=base_width,
+                        se_reduction=se_reduction, layout=layout)
         channels = stem
         for i, ((planes, stride), blocks) in enumerate(zip(_STAGES, layers)):
-            self.add_sublayer(f"layer{i + 1}", self._make_stage(
-                channels, planes, blocks, stride, alphas[i], alphas[i + 1]))
-            channels = planes * Bottleneck.expansion
+            planes = scale_channels(planes, width)
+            out_channels = planes * Bottleneck.expansion
+            self.add_sublayer(f"layer{i + 1}", nn.Sequential(
+                # the first block strides and changes alpha; the others keep alphas[i + 1]
+                block(channels, planes, stride, alphas[i], alphas[i + 1]),
+                *(block(out_channels, planes, 1, alphas[i + 1], alphas[i + 1])
+                  for _ in range(blocks - 1)),
+            ))
+            channels = out_channels
         self.num_features = channels
 
         self.avgpool = nn.AdaptiveAvgPool2D(1)
@@ -153,70 +204,41 @@ class OctResNet(nn.Layer):
                 if isinstance(layer, Bottleneck):
                     layer.zero_init_last()
 
-    @staticmethod
-    def _make_stage(in_channels: int, planes: int, blocks: int, stride: int, alpha_in: float,
-                    alpha_out: float) -> nn.Sequential:
-        """The first block strides and changes alpha; the others keep ``alpha_out``."""
-        out_channels = planes * Bottleneck.expansion
-        return nn.Sequential(
-            Bottleneck(in_channels, planes, stride, alpha_in, alpha_out),
-            *(Bottleneck(out_channels, planes, 1, alpha_out, alpha_out) for _ in range(blocks - 1)),
-        )
-
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
-        """(N, in_channels, H, W) images -> (N, 2048, H', W') plain features before pooling."""
+        """(N, in_channels, H, W) images -> (N, num_features, H', W') plain features."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             x = stage(x)
         return x.high  # layer4 returns to alpha 0: no low part is left
 
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
-        """(N, 2048, H', W') features -> (N, num_classes) logits."""
+        """(N, num_features, H', W') features -> (N, num_classes) logits."""
         return self.fc(paddle.flatten(self.avgpool(x), 1))
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.forward_head(self.forward_features(x))
 
 
-def _create_oct_resnet(arch: str, pretrained: PretrainedArg, num_classes: int, alpha: float,
-                       **options) -> OctResNet:
-    check_options(arch, options, _OPTIONS)
-    build = partial(OctResNet, _DEPTHS[arch], num_classes=num_classes, alpha=alpha, **options)
-    return build_with_weights(arch, pretrained, build)
+def _builder(name: str):
+    """The registered builder of the record ``name``: typed options over ``OctResNet``."""
+    record = variant(name)
+
+    def builder(pretrained: PretrainedArg = False, num_classes: int = 1000,
+                alpha: float = record.alpha, *, in_channels: int = 3, small_input: bool = False,
+                zero_init_residual: bool = False, width: float = 1.0) -> OctResNet:
+        build = partial(OctResNet, num_classes=num_classes, alpha=alpha, in_channels=in_channels,
+                        small_input=small_input, zero_init_residual=zero_init_residual,
+                        width=width, **record.arch)
+        return build_with_weights(name, pretrained, build)
+
+    return register_variant(name, builder)
 
 
-# Options of every builder: small_input, zero_init_residual, in_channels (see OctResNet);
-# pretrained: False, a .pdparams path, or True for the cache (see models.weights).
-@register_model
-def oct_resnet26(pretrained: PretrainedArg = False, num_classes: int = 1000, alpha: float = 0.5,
-                 **kwargs) -> OctResNet:
-    """Oct-ResNet-26, blocks (2, 2, 2, 2): 16.0M params, 1.48G MACs at 224 px, alpha 0.5."""
-    return _create_oct_resnet("oct_resnet26", pretrained, num_classes, alpha, **kwargs)
-
-
-@register_model
-def oct_resnet50(pretrained: PretrainedArg = False, num_classes: int = 1000, alpha: float = 0.5,
-                 **kwargs) -> OctResNet:
-    """Oct-ResNet-50, blocks (3, 4, 6, 3): 25.6M params, 2.37G MACs at 224 px, alpha 0.5."""
-    return _create_oct_resnet("oct_resnet50", pretrained, num_classes, alpha, **kwargs)
-
-
-@register_model
-def oct_resnet101(pretrained: PretrainedArg = False, num_classes: int = 1000, alpha: float = 0.5,
-                  **kwargs) -> OctResNet:
-    """Oct-ResNet-101, blocks (3, 4, 23, 3): 44.5M params, 3.99G MACs at 224 px, alpha 0.5."""
-    return _create_oct_resnet("oct_resnet101", pretrained, num_classes, alpha, **kwargs)
-
-
-@register_model
-def oct_resnet152(pretrained: PretrainedArg = False, num_classes: int = 1000, alpha: float = 0.5,
-                  **kwargs) -> OctResNet:
-    """Oct-ResNet-152, blocks (3, 8, 36, 3): 60.2M params, 5.62G MACs at 224 px, alpha 0.5."""
-    return _create_oct_resnet("oct_resnet152", pretrained, num_classes, alpha, **kwargs)
-
-
-@register_model
-def oct_resnet200(pretrained: PretrainedArg = False, num_classes: int = 1000, alpha: float = 0.5,
-                  **kwargs) -> OctResNet:
-    """Oct-ResNet-200, blocks (3, 24, 36, 3): 64.7M params, 7.14G MACs at 224 px, alpha 0.5."""
-    return _create_oct_resnet("oct_resnet200", pretrained, num_classes, alpha, **kwargs)
+oct_resnet26 = _builder("oct_resnet26")
+oct_resnet50 = _builder("oct_resnet50")
+oct_resnet101 = _builder("oct_resnet101")
+oct_resnet152 = _builder("oct_resnet152")
+oct_resnet200 = _builder("oct_resnet200")
+oct_resnext50_32x4d = _builder("oct_resnext50_32x4d")
+oct_resnext101_32x4d = _builder("oct_resnext101_32x4d")
+oct_se_resnet50 = _builder("oct_se_resnet50")

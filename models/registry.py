@@ -12,7 +12,11 @@ from typing import Callable, Dict, List, TypeVar
 
 import paddle.nn as nn
 
-__all__ = ["register_model", "list_models", "get_model_builder", "create_model"]
+from .common import options_checked
+from .records import variant
+
+__all__ = ["register_model", "register_variant", "list_models", "get_model_builder",
+           "create_model"]
 
 Builder = TypeVar("Builder", bound=Callable[..., nn.Layer])
 
@@ -29,6 +33,17 @@ def register_model(builder: Builder) -> Builder:
         )
     _MODELS[name] = builder
     return builder
+
+
+def register_variant(name: str, builder: Builder) -> Builder:
+    """Register ``builder`` as the variant ``name`` of :mod:`models.records`.
+
+    The builder is named ``name``, gets the record's docstring, and unknown keyword options
+    become a TypeError naming all of them (:func:`models.common.options_checked`).
+    """
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = variant(name).docstring
+    return register_model(options_checked(builder))
 
 
 def _natural_key(name: str) -> List[object]:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union
 
 import paddle
 import paddle.nn as nn
+
+from .records import VARIANTS, PublishedCheckpoint
 
 __all__ = [
     "ENV_CACHE_DIR",
@@ -45,30 +46,12 @@ Model = TypeVar("Model", bound=nn.Layer)
 
 ENV_CACHE_DIR = "PADDLE_OCTCONV_HOME"
 _DEFAULT_CACHE_DIR = "~/.cache/paddle_octconv"
-_REFERENCE_REPO = "https://github.com/d-li14/octconv.pytorch"
 _TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
 
 
-@dataclass(frozen=True)
-class PublishedCheckpoint:
-    """A public ImageNet checkpoint of an architecture (PyTorch, convertible with models.convert).
-
-    Attributes:
-        top1: the ImageNet top-1 accuracy (%) published with it.
-        options: the builder options it was trained with, e.g. "alpha=0.5".
-        source: where it is published (the README there links the file).
-    """
-
-    top1: float
-    options: str = "alpha=0.5"
-    source: str = _REFERENCE_REPO
-
-
+# Public checkpoints that models.convert reads, by architecture (from models.records).
 PUBLISHED_CHECKPOINTS: Dict[str, PublishedCheckpoint] = {
-    "oct_resnet50": PublishedCheckpoint(77.64),
-    "oct_resnet101": PublishedCheckpoint(78.79),
-    "oct_resnet152": PublishedCheckpoint(79.26),
-    "oct_mobilenet": PublishedCheckpoint(71.25, options="alpha=0.5, width_mult=1.0"),
+    name: record.checkpoint for name, record in VARIANTS.items() if record.checkpoint is not None
 }
 
 
@@ -95,10 +78,15 @@ def cache_dir() -> Path:
 
 def _how_to_make(arch: str, path: Path) -> str:
     published = PUBLISHED_CHECKPOINTS.get(arch)
+    record = VARIANTS.get(arch)
+    foreign = record.foreign_checkpoint if record is not None else ""
     if published is None:
         origin = (
-            f"No public ImageNet checkpoint exists for {arch}; train one and save it there with "
-            f"paddle.save(model.state_dict(), {str(path)!r})."
+            f"No public ImageNet checkpoint exists for {arch} in a layout models.convert reads"
+            + (f" (the official one, {foreign}, is an MXNet network of another layout)"
+               if foreign else "")
+            + f"; train one and save it there with paddle.save(model.state_dict(), "
+            f"{str(path)!r})."
         )
     else:
         origin = (
@@ -124,7 +112,8 @@ def resolve_pretrained(arch: str, pretrained: PretrainedArg) -> Optional[Path]:
     if pretrained is False or pretrained is None:
         return None
     if pretrained is True:
-        path = cache_dir() / f"{arch}.pdparams"
+        record = VARIANTS.get(arch)
+        path = cache_dir() / (record.checkpoint_file if record else f"{arch}.pdparams")
         if not path.is_file():
             raise FileNotFoundError(
                 f"pretrained=True loads the Paddle weights of {arch} from {path}, which does not "

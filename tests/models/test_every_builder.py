@@ -1,25 +1,49 @@
-"""Behaviour every zoo builder shares, checked once over the registry rather than per family."""
+"""Behaviour every zoo builder shares, checked once over the registry rather than per family:
+summary and odd sizes (every builder), and on a small instance of each kind of network: a
+training step, grey images, pretrained= (path and cache), and export (jit, oneDNN predictor, ONNX).
+"""
+import subprocess
+import sys
+
 import numpy as np
 import paddle
 import pytest
 
 import models
+from models import weights
+from models.records import VARIANTS
 from paddle_octconv import count_params
 
 slow = pytest.mark.slow
-HEAVY = {"oct_resnet101", "oct_resnet152", "oct_resnet200"}
+HEAVY = {"oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext101_32x4d"}
 ALL_BUILDERS = [pytest.param(name, marks=slow) if name in HEAVY else name
                 for name in models.list_models()]
-# Small instances for the tests that train or export: quick, but every block kind is present.
+# Small instances for the tests that train, load or export: quick, but every block kind is present.
 SMALL = {
-    "oct_resnet26": dict(small_input=True),
+    "oct_resnet26": dict(small_input=True, width=0.25),
+    "oct_resnext50_32x4d": dict(small_input=True, width=0.5),  # 32 groups need 64+ channels
+    "oct_se_resnet50": dict(small_input=True, width=0.25),
     "oct_mobilenet": dict(small_input=True, width_mult=0.25),
+    "oct_mobilenet_v2": dict(small_input=True, width_mult=0.25),
 }
+RELATIVE_ERROR = 1e-5  # max |exported - dygraph| / max |dygraph|
 
 
-def test_every_registered_family_has_a_small_instance_here():
-    families = {name.rstrip("0123456789") for name in models.list_models()}
-    assert families == {name.rstrip("0123456789") for name in SMALL}
+def kind(name: str) -> tuple:
+    """What makes networks different kinds: the family and its architecture args but depths."""
+    record = VARIANTS[name]
+    return record.family, tuple(sorted((k, v) for k, v in record.arch.items() if k != "layers"))
+
+
+def test_every_kind_of_network_has_a_small_instance_here():
+    assert {kind(name) for name in models.list_models()} == {kind(name) for name in SMALL}
+
+
+def small_model(arch, **kwargs):
+    paddle.seed(0)
+    model = models.create_model(arch, **{"num_classes": 4, **SMALL[arch], **kwargs})
+    model.eval()
+    return model
 
 
 @pytest.mark.parametrize("arch", ALL_BUILDERS)
@@ -55,13 +79,106 @@ def test_train_step_reduces_loss(arch):
 
 
 @pytest.mark.parametrize("arch", sorted(SMALL))
-def test_export_with_dynamic_input_size(arch, tmp_path):
-    model = models.create_model(arch, num_classes=4, **SMALL[arch])
-    model.eval()
-    images = paddle.randn([2, 3, 33, 33])  # odd sides: the low maps are ceil(H / 2)
-    expected = model(images).numpy()
-    spec = [paddle.static.InputSpec([None, 3, None, None], "float32")]
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
-                    str(tmp_path / "model"))
-    loaded = paddle.jit.load(str(tmp_path / "model"))
-    np.testing.assert_allclose(loaded(images).numpy(), expected, rtol=1e-5, atol=1e-5)
+def test_grey_images(arch):
+    model = small_model(arch, in_channels=1)
+    assert model(paddle.randn([2, 1, 33, 31])).shape == [2, 4]
+    with pytest.raises(ValueError):  # the stem expects one channel now
+        model(paddle.randn([2, 3, 33, 31]))
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL))
+def test_pretrained_path_and_cache(arch, tmp_path, monkeypatch):
+    model = small_model(arch)
+    state = {key: value + 0.25 for key, value in model.state_dict().items()}
+    path = tmp_path / "weights.pdparams"
+    paddle.save(state, str(path))
+    monkeypatch.setenv(weights.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    paddle.save(state, str(tmp_path / "cache" / VARIANTS[arch].checkpoint_file))
+    images = paddle.randn([1, 3, 33, 33])
+    outputs = []
+    for pretrained in (path, True):
+        loaded = small_model(arch, pretrained=pretrained)
+        for key, value in loaded.state_dict().items():
+            np.testing.assert_array_equal(value.numpy(), state[key].numpy(), err_msg=key)
+        outputs.append(loaded(images).numpy())
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    with pytest.warns(UserWarning, match="classifier shapes differ"):  # the classifier rule
+        fewer = small_model(arch, pretrained=path, num_classes=3)
+    assert fewer(images).shape == [1, 3]
+    with pytest.raises(models.IncompatibleWeightsError, match="does not fit"):
+        small_model(arch, pretrained=path, alpha=0.0)  # another architecture: named, not loaded
+
+
+@pytest.fixture(scope="module", params=sorted(SMALL))
+def exported(request, tmp_path_factory):
+    """A small instance with non-trivial BN statistics, its outputs, and its jit.save files."""
+    arch = request.param
+    model = small_model(arch)
+    for layer in model.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            layer._mean.set_value(paddle.randn(layer._mean.shape) * 0.1)
+            layer._variance.set_value(paddle.rand(layer._variance.shape) + 0.5)
+            layer.weight.set_value(paddle.rand(layer.weight.shape) + 0.5)
+            layer.bias.set_value(paddle.randn(layer.bias.shape) * 0.1)
+    inputs = [np.random.default_rng(i).standard_normal(shape).astype("float32")
+              for i, shape in enumerate(([2, 3, 33, 33], [1, 3, 32, 40]))]  # odd and even sides
+    with paddle.no_grad():
+        expected = [model(paddle.to_tensor(x)).numpy() for x in inputs]
+    prefix = tmp_path_factory.mktemp(arch) / "model"
+    spec = [paddle.static.InputSpec([None, 3, None, None], "float32", name="x")]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(prefix))
+    return arch, prefix, inputs, expected
+
+
+def assert_matches(run, inputs, expected):
+    for x, want in zip(inputs, expected):
+        got = run(x)
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= RELATIVE_ERROR * np.abs(want).max(), x.shape
+
+
+def test_export_jit_load(exported):
+    _, prefix, inputs, expected = exported
+    loaded = paddle.jit.load(str(prefix))
+    assert_matches(lambda x: loaded(paddle.to_tensor(x)).numpy(), inputs, expected)
+
+
+def test_export_onednn_predictor(exported):
+    from paddle import inference
+
+    _, prefix, inputs, expected = exported
+    config = inference.Config(str(prefix.with_suffix(".json")), str(prefix.with_suffix(".pdiparams")))
+    config.enable_mkldnn()
+    config.disable_glog_info()
+    predictor = inference.create_predictor(config)
+    (input_name,), (output_name,) = predictor.get_input_names(), predictor.get_output_names()
+
+    def run(x):
+        handle = predictor.get_input_handle(input_name)
+        handle.reshape(list(x.shape))
+        handle.copy_from_cpu(x)
+        predictor.run()
+        return predictor.get_output_handle(output_name).copy_to_cpu()
+
+    assert_matches(run, inputs, expected)
+
+
+# In a child: paddle2onnx aborts the process on an unsupported op (see tests/paddle_octconv).
+CONVERT = ("import sys, paddle2onnx; "
+           "paddle2onnx.export(*sys.argv[1:4], opset_version=11, optimize_tool=None)")
+
+
+def test_export_onnx(exported):
+    pytest.importorskip("paddle2onnx", reason="paddle2onnx is not installed")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    _, prefix, inputs, expected = exported
+    onnx_file = prefix.with_suffix(".onnx")
+    proc = subprocess.run(
+        [sys.executable, "-c", CONVERT, str(prefix.with_suffix(".json")),
+         str(prefix.with_suffix(".pdiparams")), str(onnx_file)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"paddle2onnx failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    (meta,) = session.get_inputs()
+    assert_matches(lambda x: session.run(None, {meta.name: x})[0], inputs, expected)

@@ -5,13 +5,22 @@ import pytest
 
 import models
 from models import registry
+from models.records import VARIANTS
 
-ALL_MODELS = ["oct_mobilenet", "oct_resnet26", "oct_resnet50", "oct_resnet101", "oct_resnet152",
-              "oct_resnet200"]
+ALL_MODELS = ["oct_mobilenet", "oct_mobilenet_v2", "oct_resnet26", "oct_resnet50",
+              "oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d",
+              "oct_resnext101_32x4d", "oct_se_resnet50"]
 
 
 def test_list_models_in_natural_order():
     assert models.list_models() == ALL_MODELS
+
+
+def test_every_record_is_a_registered_builder_and_back():
+    assert sorted(VARIANTS) == sorted(models.list_models())
+    for name, record in VARIANTS.items():
+        assert record.name == name
+        assert models.get_model_builder(name).__doc__ == record.docstring
 
 
 def test_every_builder_is_exported_and_registered():
@@ -21,13 +30,16 @@ def test_every_builder_is_exported_and_registered():
 
 
 def test_builder_signature_and_docstring():
+    """(pretrained, num_classes, alpha) then typed keyword-only options; no **kwargs."""
     for name in ALL_MODELS:
         builder = getattr(models, name)
-        params = inspect.signature(builder).parameters
-        assert [(p.name, p.default) for p in list(params.values())[:3]] == [
-            ("pretrained", False), ("num_classes", 1000), ("alpha", 0.5)]
-        assert list(params.values())[3].kind is inspect.Parameter.VAR_KEYWORD
-        assert builder.__doc__ and builder.__doc__.strip()
+        params = list(inspect.signature(builder).parameters.values())
+        assert [(p.name, p.default) for p in params[:3]] == [
+            ("pretrained", False), ("num_classes", 1000), ("alpha", VARIANTS[name].alpha)]
+        assert params[3:] and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[3:])
+        assert all(p.annotation is not inspect.Parameter.empty for p in params), name
+        assert {"in_channels", "small_input"} <= {p.name for p in params}
+        assert builder.__name__ == name and builder.__doc__ and builder.__doc__.strip()
 
 
 def test_create_model_passes_kwargs():
