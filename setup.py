@@ -32,6 +32,8 @@ setup(
         # is built in from 70.1).
         "test": ["pytest>=7", "scikit-learn", "setuptools>=70.1"],
         "export": ["paddle2onnx>=2.0", "onnxruntime"],
+        # benchmarks/study.py draws its plots with matplotlib.
+        "plot": ["matplotlib"],
         # Only `python -m models.convert` (PyTorch checkpoint conversion) needs torch.
         "convert": ["torch"],
     },
