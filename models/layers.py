@@ -56,18 +56,20 @@ class PlainConvBN(nn.Layer):
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int, alpha_in: float,
             alpha_out: float, stride: int = 1, groups: int = 1,
-            act_layer: Optional[ActLayer] = None, layout: Layout = "d-li14") -> nn.Layer:
+            act_layer: Optional[ActLayer] = None, layout: Layout = "d-li14",
+            group_split: str = "width") -> nn.Layer:
     """Conv + per-part BN (+ ``act_layer``): plain or octave as ``layout`` says for alpha 0 -> 0.
 
     ``groups`` is the group count of the conv (``in_channels == groups`` is depthwise); an octave
-    conv gets it as :class:`paddle_octconv.OctaveConv` defines groups. Padding keeps sizes.
+    conv applies it to its parts as ``group_split`` says (see :class:`paddle_octconv.OctaveConv`).
+    Padding keeps sizes.
     """
     if layout == "paddle" and alpha_in == 0 and alpha_out == 0:
         return PlainConvBN(in_channels, out_channels, kernel_size, stride, groups, act_layer)
     if layout not in ("d-li14", "paddle"):
         raise ValueError(f"layout must be 'd-li14' or 'paddle', got {layout!r}")
     args = (in_channels, out_channels, kernel_size, alpha_in, alpha_out)
-    kwargs = dict(stride=stride, padding=kernel_size // 2, groups=groups)
+    kwargs = dict(stride=stride, padding=kernel_size // 2, groups=groups, group_split=group_split)
     if act_layer is None:
         return OctConvBN(*args, **kwargs)
     return OctConvBNAct(*args, act_layer=act_layer, **kwargs)

@@ -45,27 +45,6 @@ __all__ = ["Bottleneck", "OctResNet", "oct_resnet26", "oct_resnet50", "oct_resne
 _STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
 
 
-def octave_groups(channels: int, alpha: float, groups: int) -> int:
-    """The ``groups`` argument of an OctaveConv over ``channels`` that keeps ``groups`` groups in
-    each frequency part, as the official Oct-ResNeXt does (every path has 32 groups).
-
-    OctaveConv keeps one group width for both parts, so this is possible only when the parts are
-    equal (alpha 0.5) or there is one part (alpha 0); other alphas are a ValueError.
-    """
-    high, low = split_channels(channels, alpha)
-    if groups == 1 or low == 0:
-        return groups
-    if high != low or high % groups:
-        raise ValueError(
-            f"a grouped octave conv keeps {groups} groups in each frequency part (as the official "
-            f"Oct-ResNeXt); paddle_octconv.OctaveConv holds one group width for both parts, so "
-            f"this needs two equal parts of a multiple of {groups} channels: alpha 0 or 0.5 (with "
-            f"a multiple of {2 * groups} channels); got alpha={alpha}: {high} high + {low} low of "
-            f"{channels} channels"
-        )
-    return 2 * groups
-
-
 class Bottleneck(nn.Layer):
     """Octave bottleneck: 1x1 -> 3x3 (carries the stride, grouped) -> 1x1 (x4), [SE], + shortcut.
 
@@ -80,7 +59,7 @@ class Bottleneck(nn.Layer):
         stride: 1, or 2 to halve H and W.
         alpha_in: low-frequency fraction of the input (0 for a plain input Tensor).
         alpha_out: low-frequency fraction of the output and of the inner convs.
-        groups: groups of the 3x3 conv (32 for ResNeXt-32x4d), kept in each frequency part.
+        groups: groups of the 3x3 conv (32 for ResNeXt-32x4d), that many in each frequency part.
         base_width: the group width at planes 64 (4 for ResNeXt-32x4d, 64 for ResNet).
         se_reduction: squeeze ratio of an :class:`OctaveSE` after the last BN, 0 for none.
         layout: how convs between plain maps are built (see :data:`models.layers.Layout`).
@@ -101,8 +80,9 @@ class Bottleneck(nn.Layer):
         mid = int(planes * base_width / 64) * groups
         conv = partial(conv_bn, layout=layout)
         self.conv1 = conv(in_channels, mid, 1, alpha_in, alpha_out, act_layer=nn.ReLU)
-        self.conv2 = conv(mid, mid, 3, alpha_out, alpha_out, stride=stride,
-                          groups=octave_groups(mid, alpha_out, groups), act_layer=nn.ReLU)
+        # ResNeXt: `groups` groups in each frequency part, whatever alpha (the official code).
+        self.conv2 = conv(mid, mid, 3, alpha_out, alpha_out, stride=stride, groups=groups,
+                          group_split="count", act_layer=nn.ReLU)
         self.conv3 = conv(mid, out_channels, 1, alpha_out, alpha_out)
         self.se = OctaveSE(out_channels, alpha_out, se_reduction) if se_reduction else None
         self.relu = nn.ReLU()

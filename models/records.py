@@ -202,10 +202,9 @@ _RESNET, _MOBILENET, _MOBILENET_V2 = "oct_resnet", "oct_mobilenet", "oct_mobilen
 _RESNEXT = {"groups": 32, "base_width": 4, "layout": "paddle"}
 _RESNEXT_NOTE = (
     "Each frequency part of a grouped conv keeps the 32 groups (every path has 32 groups, as the "
-    "official code), which keeps the params of plain ResNeXt. paddle_octconv.OctaveConv holds one "
-    "group width for both parts, so this is possible only with equal parts: alpha 0 or 0.5 "
-    "(the published alpha 0.25 is a ValueError here). Convs between plain maps are plain Conv2D "
-    "+ BN (stride-2 ones subsample), so alpha 0 is paddle.vision's ResNeXt."
+    "official code: OctaveConv's group_split='count'), which keeps the params of plain ResNeXt at "
+    "every alpha (alpha 0.25: 3,170,988,544 MACs for ResNeXt-50). Convs between plain maps are "
+    "plain Conv2D + BN (stride-2 ones subsample), so alpha 0 is paddle.vision's ResNeXt."
 )
 _FBAI = "https://dl.fbaipublicfiles.com/octconv/"
 

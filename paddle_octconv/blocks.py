@@ -26,7 +26,7 @@ class OctConvBN(nn.Layer):
 
     Args:
         in_channels, out_channels, kernel_size, alpha_in, alpha_out, stride, padding, dilation,
-            groups, bias: as for :class:`OctaveConv`; alpha is the fraction of channels in the
+            groups, bias, group_split: as for :class:`OctaveConv`; alpha is the fraction of channels in the
             low-frequency (half-resolution) part.
         norm_layer: called with a channel count to build each norm; ``paddle.nn.BatchNorm2D`` by default.
 
@@ -46,11 +46,12 @@ class OctConvBN(nn.Layer):
         groups: int = 1,
         bias: bool = False,
         norm_layer: Optional[NormLayer] = None,
+        group_split: str = "width",
     ) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2D
         self.conv = OctaveConv(in_channels, out_channels, kernel_size, alpha_in, alpha_out,
-                               stride, padding, dilation, groups, bias)
+                               stride, padding, dilation, groups, bias, group_split)
         high, low = self.conv.out_split
         self.bn_h = norm_layer(high) if high else None
         self.bn_l = norm_layer(low) if low else None

@@ -145,6 +145,9 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
 PathWeights = Dict[str, Tuple[paddle.Tensor, Optional[paddle.Tensor]]]
 
 
+GROUP_SPLITS = ("width", "count")
+
+
 class OctaveConv(nn.Layer):
     """Octave convolution: a Conv2D over a feature map split into high and low frequencies.
 
@@ -161,12 +164,16 @@ class OctaveConv(nn.Layer):
             sizes (``padding == dilation * (kernel_size - 1) // 2`` with an odd kernel), otherwise
             the two parts would drift apart in size.
         dilation: int or (dh, dw).
-        groups: number of groups. The groups are split between the parts with the layer's group
-            width ``C_in / groups`` kept (each part must hold whole groups); every path uses the
-            group count of the part it reads. ``groups == in_channels > 1`` is depthwise: only the
+        groups: number of groups. With ``group_split="width"`` the groups are split between the
+            parts with the layer's group width ``C_in / groups`` kept (each part must hold whole
+            groups); every path uses the group count of the part it reads. With
+            ``group_split="count"`` every path has ``groups`` groups of its own part's width (the
+            official Oct-ResNeXt: 32 groups in each frequency part at any alpha; parameters equal
+            the plain grouped conv's). ``groups == in_channels > 1`` is depthwise: only the
             high->high and low->low paths exist, and ``alpha_in`` must equal ``alpha_out``.
         bias: add a learned bias. Each output part gets exactly one bias, held by the path from
             the same-frequency input (h2h, l2l) when it exists, else by the cross path.
+        group_split: ``"width"`` (default) or ``"count"``: how ``groups`` applies to the parts.
 
     Shapes:
         input: an (N, C_in, H, W) Tensor when ``alpha_in == 0``, or a tuple ``(x_high, x_low)`` of
@@ -193,8 +200,12 @@ class OctaveConv(nn.Layer):
         dilation: IntPair = 1,
         groups: int = 1,
         bias: bool = False,
+        group_split: str = "width",
     ) -> None:
         super().__init__()
+        if group_split not in GROUP_SPLITS:
+            raise ValueError(f"group_split must be one of {', '.join(map(repr, GROUP_SPLITS))}, "
+                             f"got {group_split!r}")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("groups", groups)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -213,9 +224,9 @@ class OctaveConv(nn.Layer):
         self.out_split = split_channels(out_channels, alpha_out)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.alpha_in, self.alpha_out = float(alpha_in), float(alpha_out)
-        self.stride, self.groups = stride, groups
+        self.stride, self.groups, self.group_split = stride, groups, group_split
         self.kernel_size, self.padding, self.dilation = kernel, padding, dilation
-        self.is_depthwise = groups == in_channels > 1
+        self.is_depthwise = groups == in_channels > 1 and group_split == "width"
 
         has_low = self.in_split.low > 0 or self.out_split.low > 0
         same = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
@@ -249,10 +260,21 @@ class OctaveConv(nn.Layer):
                              bias and self.conv_h2h is None)
 
     def _split_groups(self) -> OctaveChannels:
-        """Groups of the high and low input parts, keeping the group width C_in / groups."""
+        """Groups of the paths reading the high and the low input part."""
         groups, cin, cout = self.groups, self.in_split, self.out_split
         if groups == 1:
             return OctaveChannels(1, 1)
+        if self.group_split == "count":
+            uneven = [f"{name} {count}" for name, count in (
+                ("high input", cin.high), ("low input", cin.low), ("high output", cout.high),
+                ("low output", cout.low)) if count % groups]
+            if uneven:
+                raise ValueError(
+                    f"group_split='count' gives every path {groups} groups, so each part's "
+                    f"channels must be a multiple of {groups}; not so for {', '.join(uneven)} "
+                    f"(in_channels={self.in_channels}, out_channels={self.out_channels}, "
+                    f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out})")
+            return OctaveChannels(groups, groups)
         if self.in_channels % groups:
             raise ValueError(
                 f"groups={groups} must divide in_channels={self.in_channels}"
@@ -281,6 +303,7 @@ class OctaveConv(nn.Layer):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}, stride={self.stride}, "
             f"padding={self.padding}, groups={self.groups}"
+            + (f", group_split={self.group_split!r}" if self.group_split != "width" else "")
         )
 
     # ----------------------------------------------------------------------------- input checks

@@ -6,7 +6,7 @@ import pytest
 import models
 from models import Bottleneck
 from models.layers import PlainConvBN
-from paddle_octconv import OctConvBN
+from paddle_octconv import OctConvBN, count_flops, count_params
 from twins import copy_by_order, randomize, relative_error
 
 slow = pytest.mark.slow
@@ -88,11 +88,14 @@ def test_key_names(resnext50):
         assert list(state[key].shape) == shape, key
 
 
-def test_unsupported_alpha_names_the_limit():
-    with pytest.raises(ValueError, match=r"keeps 32 groups in each frequency part.*alpha 0 or "
-                                         r"0.5 .*got alpha=0.25: 96 high \+ 32 low of 128"):
-        models.oct_resnext50_32x4d(alpha=0.25)
-    with pytest.raises(ValueError, match=r"got alpha=0.5: 16 high \+ 16 low of 32 channels"):
+def test_alpha_025_keeps_32_groups_in_each_part_and_the_plain_params():
+    """The published alpha 0.25: every path of a 3x3 conv has 32 groups, as the official code."""
+    model = models.oct_resnext50_32x4d(alpha=0.25)
+    conv2 = model.layer2[1].conv2.conv
+    assert {getattr(conv2, f"conv_{p}")._groups for p in ("h2h", "h2l", "l2h", "l2l")} == {32}
+    assert count_params(model) == 25_028_904  # ResNeXt-50's: params do not depend on alpha
+    assert count_flops(model, (1, 3, 224, 224)) == 3_170_988_544
+    with pytest.raises(ValueError, match=r"must be a multiple of 32; not so for high input 16"):
         models.oct_resnext50_32x4d(width=0.25)  # 32 channels cannot hold 32 groups per part
 
 
