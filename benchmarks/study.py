@@ -227,6 +227,8 @@ def train_grid(cells: Sequence[Cell], out: Path, preset: Preset, args: argparse.
         record = read_run(cell, run_dir)
         record["peak_rss_mb"] = (previous.get(cell.name, {}).get("peak_rss_mb") if finished else rss)
         record["params"], record["macs"] = model_cost(record)
+        if "latency_ms" in previous.get(cell.name, {}):  # kept unless measured again
+            record["latency_ms"] = previous[cell.name]["latency_ms"]
         records.append(record)
     return records
 
@@ -317,7 +319,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     records = train_grid(cells, out, preset, args, previous)
     if not args.no_latency:
         measure_latency(records, out)
-    results = {"preset": args.preset, "description": preset.description, "runs": records,
+    results = {"preset": args.preset, "description": preset.description, "epochs": args.epochs,
+               "train_flags": [*preset.train_flags, *args.train_flags], "runs": records,
                "machine": machine(), "command": command,
                "seconds_this_invocation": time.time() - started,
                "training_wall_seconds": sum(r["wall_seconds"] for r in records)}

@@ -93,6 +93,10 @@ def markdown(results: Dict[str, Any]) -> str:
         "",
         results["description"],
         "",
+        f"This run: {results['epochs']} epochs per run"
+        + (f", train.py flags {' '.join(results['train_flags'])}" if results["train_flags"] else "")
+        + ".",
+        "",
         f"Data: {data.get('name')}, {data.get('train_samples') or 'all'} training images, "
         f"{data.get('eval_samples') or 'all'} test images; top-1 on the test images after the "
         f"last epoch (final) and at the best epoch (best). Latency: oneDNN fp32 predictor, one "
@@ -155,6 +159,9 @@ def _plot_curves(results: Dict[str, Any], path: Path) -> None:
         values = [v * 100 for v in run["eval_top1_per_epoch"] if v is not None]
         axes.plot(range(1, len(values) + 1), values, marker=".", label=run["name"],
                   linestyle="-" if run["alpha"] else "--")
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("eval top-1 (%)")
     axes.set_title(f"{results['preset']}: eval top-1 per epoch (dashed: plain)")
