@@ -119,6 +119,9 @@ FLAGS: Dict[str, Tuple[Tuple[str, ...], Dict[str, Any]]] = {
     "resume": (("--resume",), dict(metavar="DIR", help=(
         "continue the run in DIR (or a checkpoint file) from its last checkpoint: model, "
         "optimizer, LR schedule, epoch and RNG state; flags given here override its settings"))),
+    "device": (("--device",), dict(choices=("auto", "cpu", "gpu"), help=(
+        "where to run: gpu needs paddlepaddle-gpu and a CUDA device; auto takes the GPU when "
+        f"there is one (default {RunConfig.device})"))),
     "amp": (("--amp",), dict(action="store_true", help=(
         "automatic mixed precision (paddle.amp O1) on GPU; ignored with a notice on CPU"))),
     "log_freq": (("--log-freq",), dict(type=int, metavar="N", help=(

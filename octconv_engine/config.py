@@ -70,6 +70,7 @@ class RunConfig:
     log_dir: Optional[str] = None
     resume: Optional[str] = None
     amp: bool = False
+    device: str = "auto"
     log_freq: int = 10
     save_every: int = 0
 
@@ -158,6 +159,7 @@ ARCHITECTURE_KEYS: Tuple[str, ...] = ("model", "alpha", "width_mult", "width", "
 
 _FIELDS = {f.name: f for f in fields(RunConfig)}
 _CHOICES = {"data": DATASETS, "recipe": tuple(RECIPES), "optimizer": ("sgd", "adam", "adamw"),
+            "device": ("auto", "cpu", "gpu"),
             "schedule": ("cosine", "constant")}
 
 

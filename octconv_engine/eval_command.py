@@ -33,7 +33,7 @@ FLAG_GROUPS = {
     "data (default: the checkpoint's data set, else digits)": (
         "data", "data_path", "image_size", "num_classes", "in_channels", "eval_samples",
         "num_workers", "batch_size"),
-    "run": ("threads", "seed"),
+    "run": ("threads", "seed", "device"),
 }
 # Options the weights depend on: a checkpoint's values may not be overridden.
 WEIGHT_KEYS = ("model", "alpha", "width_mult", "width", "small_input", "num_classes", "in_channels")
@@ -62,7 +62,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
     cfg = resolve_config(user_settings(args), saved=saved, locked=WEIGHT_KEYS, model_preset=False)
     cfg = dataclasses.replace(cfg.validate(), pretrained=None)
     check_model_name(cfg.model)
-    setup_runtime(cfg.threads, cfg.seed)
+    setup_runtime(cfg.threads, cfg.seed, device=cfg.device)
 
     data = load_data(cfg.data_settings(), train=False)
     network = build_model(cfg, data.spec)

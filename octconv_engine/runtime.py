@@ -9,7 +9,9 @@ from typing import Optional
 import numpy as np
 import paddle
 
-__all__ = ["Runtime", "available_cores", "seed_everything", "setup_runtime"]
+from .errors import UsageError
+
+__all__ = ["Runtime", "available_cores", "seed_everything", "select_device", "setup_runtime"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,26 @@ def seed_everything(seed: int) -> None:
     paddle.seed(seed)
 
 
-def setup_runtime(threads: int = 0, seed: int = 0, amp: bool = False) -> Runtime:
+def select_device(device: str = "auto") -> str:
+    """Set and return Paddle's device: ``cpu``, ``gpu`` (the first CUDA device, or this process's
+    under ``paddle.distributed.launch``) or ``auto`` (the GPU when there is one, else the CPU).
+
+    Raises:
+        UsageError: ``gpu`` asked for, but this Paddle build has no CUDA or sees no device.
+    """
+    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    if device == "gpu" and not has_gpu:
+        why = ("this Paddle build has no CUDA (pip install paddlepaddle-gpu)"
+               if not paddle.device.is_compiled_with_cuda() else "no CUDA device is visible")
+        raise UsageError(f"--device gpu: {why}; use --device cpu")
+    if device == "cpu" or not has_gpu:
+        paddle.set_device("cpu")
+    # else Paddle's own choice stands: gpu:0, or this process's GPU under distributed.launch
+    return paddle.get_device()
+
+
+def setup_runtime(threads: int = 0, seed: int = 0, amp: bool = False,
+                  device: str = "auto") -> Runtime:
     """Set CPU threads and seeds, and decide on AMP.
 
     Paddle uses one CPU thread after import; ``threads=0`` gives each process of this machine an
@@ -59,6 +80,7 @@ def setup_runtime(threads: int = 0, seed: int = 0, amp: bool = False) -> Runtime
         threads: CPU threads for Paddle's kernels, 0 for the automatic share.
         seed: seed of every RNG.
         amp: use automatic mixed precision; on CPU it is ignored with a one-line notice.
+        device: ``auto``, ``cpu`` or ``gpu`` (see :func:`select_device`).
     """
     world_size = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
     rank = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
@@ -66,7 +88,7 @@ def setup_runtime(threads: int = 0, seed: int = 0, amp: bool = False) -> Runtime
     threads = threads or max(1, available_cores() // max(1, local_size))
     paddle.base.core.set_num_threads(threads)
     seed_everything(seed)
-    device = paddle.get_device()
+    device = select_device(device)
     amp_level = None
     if amp:
         if device.startswith("gpu"):

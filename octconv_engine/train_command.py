@@ -37,7 +37,7 @@ FLAG_GROUPS = {
     "recipe (every setting may also come from --config FILE.yaml)": (
         "recipe", "optimizer", "lr", "lr_ref_batch", "momentum", "weight_decay",
         "label_smoothing", "schedule", "warmup_epochs", "epochs", "batch_size"),
-    "run": ("seed", "threads", "log_dir", "resume", "amp", "log_freq", "save_every"),
+    "run": ("seed", "threads", "device", "log_dir", "resume", "amp", "log_freq", "save_every"),
 }
 
 
@@ -63,7 +63,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
                          saved=saved_settings(resumed) if resumed else None,
                          locked=ARCHITECTURE_KEYS).validate()
     check_model_name(cfg.model)
-    runtime = setup_runtime(cfg.threads, cfg.seed, cfg.amp)
+    runtime = setup_runtime(cfg.threads, cfg.seed, cfg.amp, cfg.device)
     say = print if runtime.is_main else (lambda *_, **__: None)  # only rank 0 reports
 
     data = load_data(cfg.data_settings())

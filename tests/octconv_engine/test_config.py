@@ -72,3 +72,17 @@ def test_every_field_has_a_flag():
     from octconv_engine.cli import FLAGS
 
     assert set(FLAGS) == set(RunConfig.__dataclass_fields__)
+
+
+def test_device_gpu_without_cuda_is_a_usage_error_and_cpu_works():
+    import paddle
+
+    from octconv_engine.runtime import select_device
+
+    assert select_device("cpu") == "cpu"
+    if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        assert select_device("gpu").startswith("gpu")
+    else:
+        with pytest.raises(UsageError, match=r"--device gpu: .*; use --device cpu"):
+            select_device("gpu")
+        assert select_device("auto") == "cpu"
