@@ -30,8 +30,11 @@ WS_EPS = 1e-5
 def standardize_weight(weight: paddle.Tensor) -> paddle.Tensor:
     """Each output filter of a (C_out, C_in / groups, kh, kw) weight to zero mean and unit
     (unbiased) variance: ``(w - mean) / sqrt(var + 1e-5)``."""
+    count = weight.shape[1] * weight.shape[2] * weight.shape[3]
     centred = weight - weight.mean(axis=[1, 2, 3], keepdim=True)
-    return centred / paddle.sqrt(centred.var(axis=[1, 2, 3], unbiased=True, keepdim=True) + WS_EPS)
+    # unbiased, by hand: paddle.var warns of a type promotion on every call
+    variance = (centred * centred).sum(axis=[1, 2, 3], keepdim=True) / (count - 1)
+    return centred / paddle.sqrt(variance + WS_EPS)
 
 
 @paddle.jit.not_to_static
