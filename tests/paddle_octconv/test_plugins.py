@@ -301,6 +301,20 @@ def test_odconv_matches_reference(c_in, c_out, k, dilation, groups, n, size, str
     np.testing.assert_allclose(got, np_odconv(x, params(layer), stride, dilation, groups, n, k), **TOL)
 
 
+@pytest.mark.parametrize("c_in,c_out,k,dilation,groups,n,stride", [
+    (8, 12, 3, 2, 2, 4, 2), (8, 12, 3, 1, 1, 1, 1), (12, 8, 1, 1, 1, 3, 2)])
+def test_odconv_static_graph_matches_reference(c_in, c_out, k, dilation, groups, n, stride):
+    """A static graph convolves per sample by unfold + matmul (dygraph by a batch-grouped conv):
+    that path too, with a dynamic batch and sides, against the numpy reference."""
+    layer = randomize(ODConv(c_in, c_out, k, stride, dilation=dilation, groups=groups, kernel_num=n,
+                             min_channels=4))
+    spec = [paddle.static.InputSpec([None, c_in, None, None], "float32")]
+    static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+    for batch, size in ((3, (9, 7)), (1, (8, 10))):
+        x = inputs(c_in, size, n=batch)
+        np.testing.assert_allclose(run(static, x), np_odconv(x, params(layer), stride, dilation, groups, n, k), **TOL)
+
+
 def test_odconv_heads_and_params_follow_the_reference():
     """ODConv(64, 64, 3), 1x: attention width max(int(64 / 16), 16) = 16; fc 64*16, BN 32,
     channel 16*64+64, filter 16*64+64, spatial 16*9+9, kernel 64*64*9: 41,961 parameters."""

@@ -28,8 +28,8 @@ INPUT_SHAPES = ([2, 8, 9, 7], [1, 8, 8, 10], [3, 8, 7, 7])
 LAYERS = {
     "SPConv": lambda s: SPConv(8, 8, 3, s),
     "SAConv": lambda s: SAConv(8, 8, 3, s),
-    "DCNv2": lambda s: DCNv2(8, 8, 3, s),
-    "ODConv": lambda s: ODConv(8, 8, 3, s, kernel_num=2, min_channels=4),
+    "DCNv2": lambda s: DCNv2(8, 8, 3, s, deformable_groups=2),
+    "ODConv": lambda s: ODConv(8, 8, 3, s, dilation=s, groups=2, kernel_num=2, min_channels=4),
 }
 
 
