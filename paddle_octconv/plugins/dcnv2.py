@@ -10,6 +10,11 @@ channels (G deformable groups): the first 2 * G * k^2 are the offsets, (dy, dx) 
 last G * k^2 go through a sigmoid to give the masks (PaddleDetection's ``DeformableConvV2``
 layout). That conv starts at zero, so the layer starts as a plain conv with masks 0.5.
 The sampling itself is ``paddle.vision.ops.deform_conv2d``.
+
+Export: ``jit.save`` and the oneDNN predictor run it. paddle2onnx 2.1 writes ONNX's
+``DeformConv`` (opset 19, raised from a lower opset by itself), which onnxruntime runs, but only
+with ``deformable_groups == 1``: it drops the ``offset_group`` attribute, so more deformable
+groups give a model onnxruntime refuses.
 """
 from __future__ import annotations
 

@@ -7,7 +7,11 @@ unfold's output size are then part of the graph, not constants).
 
 ONNX: all four convert with paddle2onnx 2.1 and run in onnxruntime. DCNv2 becomes ONNX's
 ``DeformConv``, which exists only from opset 19 (paddle2onnx raises the opset by itself), so it
-needs a runtime that implements that op (onnxruntime does on CPU; many others do not).
+needs a runtime that implements that op (onnxruntime does on CPU; many others do not), and
+only with one deformable group: paddle2onnx 2.1 writes no ``offset_group`` attribute, so a
+DCNv2 with ``deformable_groups > 1`` converts into a model onnxruntime refuses ("Offset channel
+count must be offset_group * 2 * kH * kW"). That case is a strict xfail: if a later paddle2onnx
+fixes it, the test says so.
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ INPUT_SHAPES = ([2, 8, 9, 7], [1, 8, 8, 10], [3, 8, 7, 7])
 LAYERS = {
     "SPConv": lambda s: SPConv(8, 8, 3, s),
     "SAConv": lambda s: SAConv(8, 8, 3, s),
-    "DCNv2": lambda s: DCNv2(8, 8, 3, s, deformable_groups=2),
+    "DCNv2": lambda s: DCNv2(8, 8, 3, s, groups=2),
+    "DCNv2-dg2": lambda s: DCNv2(8, 8, 3, s, deformable_groups=2),
     "ODConv": lambda s: ODConv(8, 8, 3, s, dilation=s, groups=2, kernel_num=2, min_channels=4),
 }
 
@@ -96,7 +101,10 @@ def test_onednn_predictor_matches_dygraph(exported):
 CONVERT = "import sys, paddle2onnx; paddle2onnx.export(*sys.argv[1:4], opset_version=11, optimize_tool=None)"
 
 
-def test_onnx_export_matches_dygraph(exported):
+def test_onnx_export_matches_dygraph(exported, request):
+    if exported.name == "DCNv2-dg2":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="paddle2onnx 2.1 drops deform_conv2d's deformable_groups (ONNX offset_group)"))
     pytest.importorskip("paddle2onnx", reason="paddle2onnx is not installed (pip install paddle-octconv[export])")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install paddle-octconv[export])")
     onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install paddle-octconv[export])")
@@ -108,7 +116,7 @@ def test_onnx_export_matches_dygraph(exported):
     graph = onnx.load(str(onnx_file))
     ops = {node.op_type for node in graph.graph.node}
     opset = max(entry.version for entry in graph.opset_import if entry.domain in ("", "ai.onnx"))
-    if exported.name == "DCNv2":  # ONNX's DeformConv: opset 19, raised from the 11 asked for
+    if exported.name.startswith("DCNv2"):  # ONNX's DeformConv: opset 19, raised from the 11 asked for
         assert "DeformConv" in ops and opset >= 19, (ops, opset)
     else:
         assert "DeformConv" not in ops and opset < 19, (ops, opset)
