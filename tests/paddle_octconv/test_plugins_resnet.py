@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
-import paddle
 import paddle.nn as nn
 import pytest
 
