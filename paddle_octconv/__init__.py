@@ -25,6 +25,7 @@ from .octconv import (
     low_frequency_size,
     split_channels,
 )
+from .plugins import DCNv2, ODConv, SAConv, SPConv
 
 __version__ = "0.1.0"
 
@@ -40,4 +41,8 @@ __all__ = [
     "low_frequency_size",
     "count_flops",
     "count_params",
+    "SPConv",
+    "SAConv",
+    "DCNv2",
+    "ODConv",
 ]
