@@ -28,6 +28,7 @@ __all__ = [
     "OctaveConv",
     "split_channels",
     "low_frequency_size",
+    "cpu_formulation",
 ]
 
 IntPair = Union[int, Sequence[int]]
@@ -139,6 +140,97 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
     if min(high) >= 0 and high == list(y.shape[2:]):  # static sizes that already agree
         return y
     return paddle.slice(y, axes=[2, 3], starts=[0, 0], ends=paddle.shape(x_high)[2:4])
+
+
+# ------------------------------------------------------------------- CPU training fast paths
+# Paddle 3.3's CPU conv2d and depthwise_conv2d kernels (forward and backward) loop over the batch
+# and the groups, calling im2col and one small GEMM per (sample, group): for the small maps and
+# narrow layers of 32x32 training that per-call cost is most of a training step (Oct-MobileNet
+# x0.25: depthwise and 1x1 convs were 87% of it). In dygraph on CPU a path conv therefore runs as
+# the same convolution in a formulation that makes few large GEMM calls over the whole batch;
+# each is exact (the same sums, in another order: equal to 1e-5 relative, forward and backward):
+#
+#   matmul_1x1     a 1x1 conv is W (C_out, C_in) @ x viewed as (N, C_in, H*W): one batched GEMM.
+#   batch_as_depth the batch becomes a depth axis, (N, C, H, W) -> (1, C, N, H, W), and the conv a
+#                  conv3d with a (1, kh, kw) kernel: one GEMM per group over all N*H*W pixels
+#                  instead of one per (sample, group); kernel rows never cross samples (depth 1).
+#
+# Which one runs was chosen by measurement (benchmarks/train_speed.py, and the per-shape table in
+# the commit message): both lose to the native kernel on large maps, where its GEMMs are already
+# big, so each applies only below a size limit. Static graphs (jit.save, the predictor, ONNX)
+# and non-CPU places always use F.conv2d (cuDNN / oneDNN there).
+
+#: Largest H * W at which a k x k depthwise path runs as ``batch_as_depth``.
+_DEPTHWISE_MAX_PIXELS = 64
+#: Largest H * W at which a dense k x k (k > 1) path runs as ``batch_as_depth``.
+_DENSE_MAX_PIXELS = 256
+
+
+def _matmul_1x1(x: paddle.Tensor, weight: paddle.Tensor, padding, dilation,
+                groups: int) -> paddle.Tensor:
+    """(N, C_in, H, W) x (C_out, C_in, 1, 1) -> (N, C_out, H, W) as one batched GEMM."""
+    n, c_in, h, w = x.shape
+    c_out = weight.shape[0]
+    y = paddle.matmul(weight.reshape([c_out, c_in]), x.reshape([n, c_in, h * w]))
+    return y.reshape([n, c_out, h, w])
+
+
+def _batch_as_depth(x: paddle.Tensor, weight: paddle.Tensor, padding, dilation,
+                    groups: int) -> paddle.Tensor:
+    """Stride-1 conv2d as a conv3d over (1, C, N, H, W): the batch is the depth axis.
+
+    The result is made contiguous here: the next layer (BatchNorm) runs slower on the strided view.
+    """
+    n, c, h, w = x.shape
+    volume = x.transpose([1, 0, 2, 3]).reshape([1, c, n, h, w])
+    y = F.conv3d(volume, weight.unsqueeze(2), None, 1, [0, *padding], [1, *dilation], groups)
+    return y.reshape(y.shape[1:]).transpose([1, 0, 2, 3]).contiguous()
+
+
+def _is_1x1(x, weight, padding, dilation, groups) -> bool:
+    return groups == 1 and tuple(weight.shape[2:]) == (1, 1) and tuple(padding) == (0, 0)
+
+
+def _is_small_depthwise(x, weight, padding, dilation, groups) -> bool:
+    return (groups == x.shape[1] > 1 and weight.shape[1] == 1
+            and x.shape[2] * x.shape[3] <= _DEPTHWISE_MAX_PIXELS)
+
+
+def _is_small_dense(x, weight, padding, dilation, groups) -> bool:
+    return (groups == 1 and tuple(weight.shape[2:]) != (1, 1)
+            and x.shape[2] * x.shape[3] <= _DENSE_MAX_PIXELS)
+
+
+#: (name, applies, formulation), tried in order; the first that applies runs.
+_CPU_FORMULATIONS = (
+    ("matmul_1x1", _is_1x1, _matmul_1x1),
+    ("batch_as_depth", _is_small_depthwise, _batch_as_depth),
+    ("batch_as_depth", _is_small_dense, _batch_as_depth),
+)
+
+
+def cpu_formulation(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
+                    padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> str:
+    """Name of the formulation a stride-1 path conv of ``x`` (N, C, H, W) by ``weight``
+    (C_out, C / groups, kh, kw) runs as: ``"conv2d"`` (Paddle's own op) or a fast path's name."""
+    if bias is not None or not paddle.in_dynamic_mode() or not x.place.is_cpu_place():
+        return "conv2d"
+    for name, applies, _ in _CPU_FORMULATIONS:
+        if applies(x, weight, padding, dilation, groups):
+            return name
+    return "conv2d"
+
+
+_FORMULATION_BY_NAME = {name: formulation for name, _, formulation in _CPU_FORMULATIONS}
+
+
+def _path_conv2d(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
+                 padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> paddle.Tensor:
+    """The stride-1 convolution of one path, in the formulation chosen for its place and size."""
+    name = cpu_formulation(x, weight, bias, padding, dilation, groups)
+    if name == "conv2d":
+        return F.conv2d(x, weight, bias, 1, padding, dilation, groups)
+    return _FORMULATION_BY_NAME[name](x, weight, padding, dilation, groups)
 
 
 #: Per path: (weight, bias) to convolve with instead of the path's own parameters.
@@ -371,10 +463,10 @@ class OctaveConv(nn.Layer):
         """
         def run(name: str, x: paddle.Tensor) -> paddle.Tensor:
             conv = getattr(self, "conv_" + name)
-            if weights is None:
-                return conv(x)
-            weight, bias = weights[name]
-            return F.conv2d(x, weight, bias, 1, self.padding, self.dilation, conv._groups)
+            if weights is None and (conv._forward_pre_hooks or conv._forward_post_hooks):
+                return conv(x)  # hooked (paddle.summary, paddle.flops): let them see the conv
+            weight, bias = (conv.weight, conv.bias) if weights is None else weights[name]
+            return _path_conv2d(x, weight, bias, self.padding, self.dilation, conv._groups)
 
         if self.stride == 2 and x_high is not None and (self.conv_h2h is not None
                                                          or self.conv_h2l is not None):
