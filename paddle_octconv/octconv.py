@@ -144,93 +144,79 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
 
 # ------------------------------------------------------------------- CPU training fast paths
 # Paddle 3.3's CPU conv2d and depthwise_conv2d kernels (forward and backward) loop over the batch
-# and the groups, calling im2col and one small GEMM per (sample, group): for the small maps and
-# narrow layers of 32x32 training that per-call cost is most of a training step (Oct-MobileNet
-# x0.25: depthwise and 1x1 convs were 87% of it). In dygraph on CPU a path conv therefore runs as
-# the same convolution in a formulation that makes few large GEMM calls over the whole batch;
-# each is exact (the same sums, in another order: equal to 1e-5 relative, forward and backward):
+# and the groups, calling im2col and one small GEMM per (sample, group). On the small maps and
+# narrow layers of 32x32 training that per-call cost is most of a step: in the default train.py
+# job (Oct-MobileNet x0.25, batch 32) depthwise and 1x1 convs were 87% of it. In dygraph on CPU a
+# path conv therefore runs, where that was measured faster, as ``unfold_matmul``: the patches of
+# the whole batch (``F.unfold``; a 1x1 conv needs none) times the weight in ONE batched matmul,
 #
-#   matmul_1x1     a 1x1 conv is W (C_out, C_in) @ x viewed as (N, C_in, H*W): one batched GEMM.
-#   batch_as_depth the batch becomes a depth axis, (N, C, H, W) -> (1, C, N, H, W), and the conv a
-#                  conv3d with a (1, kh, kw) kernel: one GEMM per group over all N*H*W pixels
-#                  instead of one per (sample, group); kernel rows never cross samples (depth 1).
+#     (G, C_out/G, C_in/G*kh*kw) @ (N, G, C_in/G*kh*kw, H'*W') -> (N, G, C_out/G, H'*W'),
 #
-# Which one runs was chosen by measurement (benchmarks/train_speed.py, and the per-shape table in
-# the commit message): both lose to the native kernel on large maps, where its GEMMs are already
-# big, so each applies only below a size limit. Static graphs (jit.save, the predictor, ONNX)
-# and non-CPU places always use F.conv2d (cuDNN / oneDNN there).
+# whose backward is two more matmuls and a ``fold``. It is the same sum of products in another
+# order (outputs and gradients equal to float32 rounding; tests/paddle_octconv/test_fast_paths.py).
+# It loses to the native kernel on large maps, where that kernel's per-sample GEMMs are already
+# big, so it applies below measured size limits (AMD EPYC, AVX2, batch 32, forward + backward):
+#   1x1, groups 1: any size (1.4-2.7x at 8-512 channels, 2x2-32x32; never measured slower)
+#   depthwise k x k: H'*W' <= 256 (1.1x at 16x16, 2.2x at 8x8, 4-6x at 4x4 and 2x2; 0.3x at 32x32)
+#   dense k x k: H'*W' <= 64 (1.3x at 8x8, 1.2-1.8x at 4x4; 0.7-0.95x at 16x16 and 32x32)
+# Static graphs (jit.save, the predictor, ONNX) and non-CPU places (cuDNN) always use F.conv2d.
 
-#: Largest H * W at which a k x k depthwise path runs as ``batch_as_depth``.
-_DEPTHWISE_MAX_PIXELS = 64
-#: Largest H * W at which a dense k x k (k > 1) path runs as ``batch_as_depth``.
-_DENSE_MAX_PIXELS = 256
+#: Largest output H' * W' at which a depthwise path runs as ``unfold_matmul``.
+_DEPTHWISE_MAX_PIXELS = 256
+#: Largest output H' * W' at which a dense (groups 1) k x k path, k > 1, runs as ``unfold_matmul``.
+_DENSE_MAX_PIXELS = 64
 
 
-def _matmul_1x1(x: paddle.Tensor, weight: paddle.Tensor, padding, dilation,
-                groups: int) -> paddle.Tensor:
-    """(N, C_in, H, W) x (C_out, C_in, 1, 1) -> (N, C_out, H, W) as one batched GEMM."""
+def _output_size(x: paddle.Tensor, weight: paddle.Tensor, padding, dilation) -> Tuple[int, int]:
+    """(H', W') of a stride-1 convolution."""
+    return tuple(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (weight.shape[2 + i] - 1)
+                 for i in range(2))
+
+
+def _unfold_matmul(x: paddle.Tensor, weight: paddle.Tensor, padding: Tuple[int, int],
+                   dilation: Tuple[int, int], groups: int) -> paddle.Tensor:
+    """Stride-1 grouped conv2d of (N, C_in, H, W) by (C_out, C_in / G, kh, kw) as one matmul."""
     n, c_in, h, w = x.shape
-    c_out = weight.shape[0]
-    y = paddle.matmul(weight.reshape([c_out, c_in]), x.reshape([n, c_in, h * w]))
-    return y.reshape([n, c_out, h, w])
+    c_out, c_group, kh, kw = weight.shape
+    out_h, out_w = _output_size(x, weight, padding, dilation)
+    if (kh, kw) == (1, 1) and tuple(padding) == (0, 0):
+        cols = x.reshape([n, c_in, h * w])  # a 1x1 conv's patches are the pixels themselves
+    else:
+        cols = F.unfold(x, [kh, kw], paddings=list(padding), dilations=list(dilation))
+    patch = c_group * kh * kw
+    if groups == 1:
+        y = paddle.matmul(weight.reshape([c_out, patch]), cols)
+    else:
+        y = paddle.matmul(weight.reshape([1, groups, c_out // groups, patch]),
+                          cols.reshape([n, groups, patch, out_h * out_w]))
+    return y.reshape([n, c_out, out_h, out_w])
 
 
-def _batch_as_depth(x: paddle.Tensor, weight: paddle.Tensor, padding, dilation,
-                    groups: int) -> paddle.Tensor:
-    """Stride-1 conv2d as a conv3d over (1, C, N, H, W): the batch is the depth axis.
-
-    The result is made contiguous here: the next layer (BatchNorm) runs slower on the strided view.
-    """
-    n, c, h, w = x.shape
-    volume = x.transpose([1, 0, 2, 3]).reshape([1, c, n, h, w])
-    y = F.conv3d(volume, weight.unsqueeze(2), None, 1, [0, *padding], [1, *dilation], groups)
-    return y.reshape(y.shape[1:]).transpose([1, 0, 2, 3]).contiguous()
-
-
-def _is_1x1(x, weight, padding, dilation, groups) -> bool:
-    return groups == 1 and tuple(weight.shape[2:]) == (1, 1) and tuple(padding) == (0, 0)
-
-
-def _is_small_depthwise(x, weight, padding, dilation, groups) -> bool:
-    return (groups == x.shape[1] > 1 and weight.shape[1] == 1
-            and x.shape[2] * x.shape[3] <= _DEPTHWISE_MAX_PIXELS)
-
-
-def _is_small_dense(x, weight, padding, dilation, groups) -> bool:
-    return (groups == 1 and tuple(weight.shape[2:]) != (1, 1)
-            and x.shape[2] * x.shape[3] <= _DENSE_MAX_PIXELS)
-
-
-#: (name, applies, formulation), tried in order; the first that applies runs.
-_CPU_FORMULATIONS = (
-    ("matmul_1x1", _is_1x1, _matmul_1x1),
-    ("batch_as_depth", _is_small_depthwise, _batch_as_depth),
-    ("batch_as_depth", _is_small_dense, _batch_as_depth),
-)
+def _unfold_matmul_pays(x, weight, padding, dilation, groups: int) -> bool:
+    """Whether ``unfold_matmul`` measured faster than the native kernel for this conv."""
+    out_h, out_w = _output_size(x, weight, padding, dilation)
+    if groups == 1:
+        return tuple(weight.shape[2:]) == (1, 1) or out_h * out_w <= _DENSE_MAX_PIXELS
+    depthwise = groups == x.shape[1] > 1 and weight.shape[1] == 1
+    return depthwise and out_h * out_w <= _DEPTHWISE_MAX_PIXELS
 
 
 def cpu_formulation(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
                     padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> str:
-    """Name of the formulation a stride-1 path conv of ``x`` (N, C, H, W) by ``weight``
-    (C_out, C / groups, kh, kw) runs as: ``"conv2d"`` (Paddle's own op) or a fast path's name."""
-    if bias is not None or not paddle.in_dynamic_mode() or not x.place.is_cpu_place():
-        return "conv2d"
-    for name, applies, _ in _CPU_FORMULATIONS:
-        if applies(x, weight, padding, dilation, groups):
-            return name
+    """How a stride-1 path conv of ``x`` (N, C_in, H, W) by ``weight`` (C_out, C_in / groups,
+    kh, kw) runs here: ``"unfold_matmul"`` or ``"conv2d"`` (Paddle's own op)."""
+    if (bias is None and paddle.in_dynamic_mode() and x.place.is_cpu_place()
+            and _unfold_matmul_pays(x, weight, padding, dilation, groups)):
+        return "unfold_matmul"
     return "conv2d"
-
-
-_FORMULATION_BY_NAME = {name: formulation for name, _, formulation in _CPU_FORMULATIONS}
 
 
 def _path_conv2d(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
                  padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> paddle.Tensor:
     """The stride-1 convolution of one path, in the formulation chosen for its place and size."""
-    name = cpu_formulation(x, weight, bias, padding, dilation, groups)
-    if name == "conv2d":
-        return F.conv2d(x, weight, bias, 1, padding, dilation, groups)
-    return _FORMULATION_BY_NAME[name](x, weight, padding, dilation, groups)
+    if cpu_formulation(x, weight, bias, padding, dilation, groups) == "unfold_matmul":
+        return _unfold_matmul(x, weight, padding, dilation, groups)
+    return F.conv2d(x, weight, bias, 1, padding, dilation, groups)
 
 
 #: Per path: (weight, bias) to convolve with instead of the path's own parameters.
