@@ -16,6 +16,13 @@ Variants:
     python benchmarks/train_speed.py --baseline /tmp/base2525                 # default model, batch 32
     python benchmarks/train_speed.py --baseline /tmp/base2525 --subjects oct_resnet26 --batch 32 128
     python benchmarks/train_speed.py --subjects mobilenet_default --static --threads 1 2
+
+End to end (``--end-to-end N``): N rounds of the whole ``python train.py --log-dir TMP`` main job,
+alternating the checkouts (old, new, old, new ...), each in a fresh process; the report gives
+each run's wall time and final top-1. ``--env NAME=VALUE`` adds a variant: this checkout with
+that environment (e.g. MKL_DEBUG_CPU_TYPE=5, an engine-level setting).
+
+    python benchmarks/train_speed.py --baseline /tmp/base2525 --end-to-end 2 --env MKL_DEBUG_CPU_TYPE=5
 """
 from __future__ import annotations
 
@@ -23,7 +30,13 @@ import argparse
 import contextlib
 import importlib
 import json
+import os
+import re
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -171,6 +184,53 @@ def measure(subject_name: str, batch: int, baseline: Optional[Path], static: boo
     return row
 
 
+_SUMMARY_ROW = re.compile(r"^\|[^|]+\|[^|]+\|[^|]+\|[^|]+\|\s*([\d.]+)%[^|]*\|\s*([\d.]+)%\s*\|")
+
+
+def run_train_py(checkout: Path, env: Dict[str, str], extra: List[str]) -> Dict[str, object]:
+    """One ``python train.py --log-dir TMP`` run in ``checkout``: wall seconds and top-1."""
+    with tempfile.TemporaryDirectory() as log_dir:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "train.py", "--log-dir", log_dir, *extra],
+                              cwd=checkout, env={**os.environ, **env}, capture_output=True,
+                              text=True)
+        wall = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"train.py in {checkout} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    best = final = None
+    for line in done.stdout.splitlines():
+        match = _SUMMARY_ROW.match(line)
+        if match:
+            best, final = float(match.group(1)), float(match.group(2))
+    return {"wall_s": round(wall, 1), "best_top1": best, "final_top1": final}
+
+
+def end_to_end(baseline: Optional[Path], rounds: int, envs: List[str],
+               extra: List[str]) -> Dict[str, object]:
+    """Alternating whole train.py runs of the variants; medians and per-round ratios."""
+    variants: Dict[str, tuple] = {}
+    if baseline is not None:
+        variants["old"] = (baseline, {})
+    variants["new"] = (ROOT, {})
+    for item in envs:
+        name, _, value = item.partition("=")
+        variants[f"new+{item}"] = (ROOT, {name: value})
+    runs: Dict[str, List[Dict[str, object]]] = {name: [] for name in variants}
+    for number in range(rounds):
+        for name, (checkout, env) in variants.items():
+            result = run_train_py(checkout, env, extra)
+            runs[name].append(result)
+            print(json.dumps({"round": number, "variant": name, **result}), flush=True)
+    summary: Dict[str, object] = {}
+    for name, results in runs.items():
+        summary[name] = {"median_wall_s": statistics.median(r["wall_s"] for r in results),
+                         "final_top1": [r["final_top1"] for r in results]}
+        if "old" in runs and name != "old":
+            summary[name]["speedup_vs_old"] = round(statistics.median(
+                o["wall_s"] / r["wall_s"] for o, r in zip(runs["old"], results)), 3)
+    return summary
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -187,6 +247,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--min-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--end-to-end", type=int, default=0, metavar="N",
+                        help="time N alternating rounds of the whole train.py main job instead")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --end-to-end: also run this checkout with that environment")
+    parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
+                        help="with --end-to-end: extra train.py arguments (last on the line)")
     args = parser.parse_args(argv)
     if args.baseline is not None and not (args.baseline / "paddle_octconv").is_dir():
         parser.error(f"--baseline {args.baseline} holds no paddle_octconv/ folder; make one with "
@@ -194,6 +260,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     header = {"cpu": cpu_name(), "isa": cpu_isa(), "paddle": paddle.__version__}
     print(json.dumps(header), flush=True)
+    if args.end_to_end:
+        summary = {**header, **end_to_end(args.baseline, args.end_to_end, args.env, args.train_args)}
+        print(json.dumps(summary), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=1))
+        return 0
     rows = []
     for threads in args.threads:
         paddle.base.core.set_num_threads(threads)
