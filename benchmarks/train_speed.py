@@ -152,21 +152,18 @@ def train_step(network: paddle.nn.Layer, images: paddle.Tensor, labels: paddle.T
     return step
 
 
-def measure(subject_name: str, batch: int, baseline: Optional[Path], static: bool,
+def measure(subject_name: str, batch: int, baseline: Optional[Path], variants: List[str],
             repeats: int, min_seconds: float, warmup: int) -> Dict[str, object]:
     subject = SUBJECTS[subject_name]
     paddle.seed(0)
     images = paddle.randn([batch, subject.in_channels, subject.size, subject.size])
     labels = paddle.randint(0, subject.num_classes, [batch, 1])
-    networks = {"new": build(subject)}
-    if baseline is not None:
-        old = build(subject, baseline)
-        old.set_state_dict(networks["new"].state_dict())
-        networks["old"] = old
-    if static:
-        copy_ = build(subject)
-        copy_.set_state_dict(networks["new"].state_dict())
-        networks["static"] = copy_
+    reference = build(subject)
+    networks = {}
+    for name in variants:
+        network = build(subject, baseline if name == "old" else None)
+        network.set_state_dict(reference.state_dict())  # the same initial weights everywhere
+        networks[name] = network
     steps = {name: train_step(net, images, labels, static=name == "static")
              for name, net in networks.items()}
     timings = interleaved(steps, repeats=repeats, warmup=warmup, min_seconds=min_seconds)
@@ -178,7 +175,7 @@ def measure(subject_name: str, batch: int, baseline: Optional[Path], static: boo
         row[f"{name}_img_s"] = round(batch / timing.median, 1)
         row[f"{name}_rounds"] = len(timing.times)
     for name in timings:
-        if name != "new":
+        if name != "new" and "new" in timings:
             # > 1: "new" is faster.  Median of per-round ratios old_i / new_i.
             row[f"speedup_vs_{name}"] = round(paired_ratio(timings[name], timings["new"]), 3)
     return row
@@ -241,6 +238,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", nargs="+", type=int, default=[2])
     parser.add_argument("--baseline", type=Path, default=None,
                         help="checkout to compare against (holds paddle_octconv/ and models/)")
+    parser.add_argument("--variants", nargs="+", choices=("new", "old", "static"), default=None,
+                        help="what to time (default: new, and old with --baseline)")
     parser.add_argument("--static", action="store_true",
                         help="also time this checkout's step under paddle.jit.to_static")
     parser.add_argument("--repeats", type=int, default=5)
@@ -258,7 +257,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"--baseline {args.baseline} holds no paddle_octconv/ folder; make one with "
                      "`git archive 2525c01 | tar -x -C DIR`")
 
-    header = {"cpu": cpu_name(), "isa": cpu_isa(), "paddle": paddle.__version__}
+    variants = args.variants or ["new"] + (["old"] if args.baseline else [])
+    if args.static and "static" not in variants:
+        variants.append("static")
+    if "old" in variants and args.baseline is None:
+        parser.error("the old variant needs --baseline DIR")
+    header = {"cpu": cpu_name(), "isa": cpu_isa(), "paddle": paddle.__version__,
+              "env": {k: v for k, v in os.environ.items() if k.startswith(("MKL_", "OMP_", "KMP_", "FLAGS_"))}}
     print(json.dumps(header), flush=True)
     if args.end_to_end:
         summary = {**header, **end_to_end(args.baseline, args.end_to_end, args.env, args.train_args)}
@@ -271,7 +276,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         paddle.base.core.set_num_threads(threads)
         for subject in args.subjects:
             for batch in args.batch:
-                row = {**measure(subject, batch, args.baseline, args.static, args.repeats,
+                row = {**measure(subject, batch, args.baseline, variants, args.repeats,
                                  args.min_seconds, args.warmup), "threads": threads, **header}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
