@@ -159,7 +159,8 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
 #   1x1, groups 1: any size (1.4-2.7x at 8-512 channels, 2x2-32x32; never measured slower)
 #   depthwise k x k: H'*W' <= 256 (1.1x at 16x16, 2.2x at 8x8, 4-6x at 4x4 and 2x2; 0.3x at 32x32)
 #   dense k x k: H'*W' <= 64 (1.3x at 8x8, 1.2-1.8x at 4x4; 0.7-0.95x at 16x16 and 32x32)
-# Static graphs (jit.save, the predictor, ONNX) and non-CPU places (cuDNN) always use F.conv2d.
+# Non-CPU places (cuDNN) and static eval graphs (jit.save, the predictor, ONNX) always use F.conv2d;
+# a static *training* graph (a jit.to_static train step on CPU) takes the fast path as dygraph does.
 
 #: Largest output H' * W' at which a depthwise path runs as ``unfold_matmul``.
 _DEPTHWISE_MAX_PIXELS = 256
@@ -201,20 +202,37 @@ def _unfold_matmul_pays(x, weight, padding, dilation, groups: int) -> bool:
     return depthwise and out_h * out_w <= _DEPTHWISE_MAX_PIXELS
 
 
+def _runs_on_cpu(x: paddle.Tensor) -> bool:
+    if paddle.in_dynamic_mode():
+        return x.place.is_cpu_place()
+    return paddle.get_device() == "cpu"  # a static graph runs where the process's device is
+
+
 def cpu_formulation(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
-                    padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> str:
+                    padding: Tuple[int, int], dilation: Tuple[int, int], groups: int,
+                    training: bool = False) -> str:
     """How a stride-1 path conv of ``x`` (N, C_in, H, W) by ``weight`` (C_out, C_in / groups,
-    kh, kw) runs here: ``"unfold_matmul"`` or ``"conv2d"`` (Paddle's own op)."""
-    if (bias is None and paddle.in_dynamic_mode() and x.place.is_cpu_place()
-            and _unfold_matmul_pays(x, weight, padding, dilation, groups)):
+    kh, kw) runs here: ``"unfold_matmul"`` or ``"conv2d"`` (Paddle's own op).
+
+    Dygraph on CPU takes the fast path where it pays. A static graph takes it only when it is a
+    training graph (``training``: the layer is in train mode, e.g. a ``paddle.jit.to_static``
+    train step) with static channel and map sizes; eval graphs, which ``jit.save``, the
+    inference predictor and ONNX export see, keep ``conv2d`` for their oneDNN / ONNX kernels.
+    """
+    if bias is not None or not _runs_on_cpu(x):
+        return "conv2d"
+    if not paddle.in_dynamic_mode() and not (training and min(x.shape[1:]) > 0):
+        return "conv2d"
+    if _unfold_matmul_pays(x, weight, padding, dilation, groups):
         return "unfold_matmul"
     return "conv2d"
 
 
 def _path_conv2d(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
-                 padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> paddle.Tensor:
+                 padding: Tuple[int, int], dilation: Tuple[int, int], groups: int,
+                 training: bool = False) -> paddle.Tensor:
     """The stride-1 convolution of one path, in the formulation chosen for its place and size."""
-    if cpu_formulation(x, weight, bias, padding, dilation, groups) == "unfold_matmul":
+    if cpu_formulation(x, weight, bias, padding, dilation, groups, training) == "unfold_matmul":
         return _unfold_matmul(x, weight, padding, dilation, groups)
     return F.conv2d(x, weight, bias, 1, padding, dilation, groups)
 
@@ -261,8 +279,9 @@ class OctaveConv(nn.Layer):
     Speed: in dygraph on CPU, a path without bias whose conv is 1x1, or depthwise / dense on a
     small map, runs as unfold + one batched matmul over the whole batch (see ``cpu_formulation``),
     which trains several times faster there than Paddle's per-sample conv kernels; the result
-    equals the plain conv to float32 rounding. Static graphs and GPUs always run ``F.conv2d``, and
-    a path conv with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
+    equals the plain conv to float32 rounding. A ``jit.to_static`` train-mode graph on CPU does
+    the same; eval-mode static graphs (exports) and GPUs always run ``F.conv2d``, and a path conv
+    with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
     """
 
     def __init__(
@@ -458,7 +477,8 @@ class OctaveConv(nn.Layer):
             if weights is None and (conv._forward_pre_hooks or conv._forward_post_hooks):
                 return conv(x)  # hooked (paddle.summary, paddle.flops): let them see the conv
             weight, bias = (conv.weight, conv.bias) if weights is None else weights[name]
-            return _path_conv2d(x, weight, bias, self.padding, self.dilation, conv._groups)
+            return _path_conv2d(x, weight, bias, self.padding, self.dilation, conv._groups,
+                                training=self.training)
 
         if self.stride == 2 and x_high is not None and (self.conv_h2h is not None
                                                          or self.conv_h2l is not None):

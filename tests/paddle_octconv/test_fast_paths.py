@@ -200,7 +200,7 @@ def test_large_maps_keep_the_native_kernel():
     assert cpu_formulation(paddle.zeros([2, 8, 32, 32]), *args(pointwise)) == "unfold_matmul"
 
 
-def test_a_bias_or_a_static_graph_keeps_the_native_kernel():
+def test_a_bias_or_a_static_eval_graph_keeps_the_native_kernel():
     layer = OctaveConv(8, 8, 1, 0.0, 0.0, bias=True)
     conv = layer.conv_h2h
     x = paddle.zeros([2, 8, 4, 4])
@@ -210,11 +210,31 @@ def test_a_bias_or_a_static_graph_keeps_the_native_kernel():
 
     @paddle.jit.to_static(full_graph=True)
     def static_forward(v):
-        seen.append(cpu_formulation(v, conv.weight, None, layer.padding, layer.dilation, 1))
+        for training in (False, True):
+            seen.append(cpu_formulation(v, conv.weight, None, layer.padding, layer.dilation, 1,
+                                        training=training))
         return v * 1.0
 
     static_forward(x)
-    assert seen == ["conv2d"]
+    assert seen == ["conv2d", "unfold_matmul"]  # exports (eval) keep conv2d; train graphs don't
+
+
+@pytest.mark.parametrize("case", [CASES[4], CASES[11]], ids=str)
+def test_a_static_train_graph_gives_the_dygraph_outputs_and_gradients(case):
+    """A jit.to_static train step takes the fast path too, with the same numbers."""
+    layer = build(case)
+    x_high, x_low = inputs(case)
+
+    def step(x_high, x_low):
+        return layer((x_high, x_low))
+
+    static = paddle.jit.to_static(step, full_graph=True)
+    got = forward_backward(static, layer, x_high, x_low)
+    expected = forward_backward(lambda h, l: straightforward(layer, h, l), layer, x_high, x_low)
+    ops = {op.name() for op in static.concrete_program.main_program.global_block().ops}
+    assert "pd_op.unfold" in ops and not {"pd_op.conv2d", "pd_op.depthwise_conv2d"} & ops, ops
+    for key in expected:
+        assert_relatively_equal(got[key], expected[key], key)
 
 
 def test_hooked_path_convs_still_see_their_calls():
