@@ -48,9 +48,10 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 
 import paddle  # noqa: E402
 
+from cpu_kind import cpu_isa, cpu_name  # noqa: E402
 from timing import interleaved, paired_ratio  # noqa: E402
 
-__all__ = ["Subject", "SUBJECTS", "cpu_isa", "train_step", "main"]
+__all__ = ["Subject", "SUBJECTS", "train_step", "end_to_end", "main"]
 
 _PACKAGES = ("paddle_octconv", "models")
 
@@ -78,28 +79,6 @@ SUBJECTS: Dict[str, Subject] = {
     "oct_resnet26": Subject("oct_resnet26", {"alpha": 0.5, "small_input": True}),
     "resnet26": Subject("oct_resnet26", {"alpha": 0.0, "small_input": True}),
 }
-
-
-def cpu_isa() -> str:
-    """The widest x86 vector ISA of this CPU from /proc/cpuinfo: AMX, AVX-512, AVX2 or 'unknown'."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    for flag, name in (("amx_tile", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
-        if flag in flags:
-            return name
-    return "unknown"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 @contextlib.contextmanager
