@@ -59,6 +59,7 @@ import paddle.nn as nn  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 
 from reference_octconv import ReferenceOctaveConv  # noqa: E402
+from cpu_kind import cpu_isa, cpu_name  # noqa: E402
 from timing import interleaved, paired_ratio  # noqa: E402
 
 ALL_PATHS = ("dygraph", "predictor", "bf16", "train", "rss")
@@ -548,15 +549,7 @@ def child_main(args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------------ report
 def machine_info() -> dict:
-    model_name = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model_name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model_name or platform.processor(), "cores": os.cpu_count(),
+    return {"cpu": cpu_name(), "isa": cpu_isa(), "cores": os.cpu_count(),
             "paddle": paddle.__version__, "python": platform.python_version(),
             "bf16": bf16_unsupported() or "supported", "loadavg_start": os.getloadavg()}
 
@@ -567,7 +560,8 @@ def fmt(value: Optional[float], digits: int) -> str:
 
 def markdown(rows: Sequence[Row], info: dict, command: str) -> str:
     lines = [
-        f"Machine: {info['cpu']}, {info['cores']} cores, Paddle {info['paddle']}, Python "
+        f"Machine: {info['cpu']} ({info.get('isa', 'ISA not recorded')}), {info['cores']} cores, "
+        f"Paddle {info['paddle']}, Python "
         f"{info['python']}; load average {info['loadavg_start'][0]:.1f} at start, "
         f"{info['loadavg_end'][0]:.1f} at end.",
         f"Command: `{command}`",

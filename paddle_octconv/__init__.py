@@ -18,6 +18,7 @@ except ImportError as error:  # pragma: no cover - exercised by the packaging te
 
 from .blocks import Conv_BN, Conv_BN_ACT, OctConvBN, OctConvBNAct
 from .counting import count_flops, count_params
+from .cpu import enable_mkl_avx2_on_amd
 from .octconv import (
     OctaveChannels,
     OctaveConv,
@@ -45,4 +46,5 @@ __all__ = [
     "SAConv",
     "DCNv2",
     "ODConv",
+    "enable_mkl_avx2_on_amd",
 ]

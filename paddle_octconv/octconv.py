@@ -28,6 +28,7 @@ __all__ = [
     "OctaveConv",
     "split_channels",
     "low_frequency_size",
+    "cpu_formulation",
 ]
 
 IntPair = Union[int, Sequence[int]]
@@ -141,6 +142,101 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
     return paddle.slice(y, axes=[2, 3], starts=[0, 0], ends=paddle.shape(x_high)[2:4])
 
 
+# ------------------------------------------------------------------- CPU training fast paths
+# Paddle 3.3's CPU conv2d and depthwise_conv2d kernels (forward and backward) loop over the batch
+# and the groups, calling im2col and one small GEMM per (sample, group). On the small maps and
+# narrow layers of 32x32 training that per-call cost is most of a step: in the default train.py
+# job (Oct-MobileNet x0.25, batch 32) depthwise and 1x1 convs were 87% of it. In dygraph on CPU a
+# path conv therefore runs, where that was measured faster, as ``unfold_matmul``: the patches of
+# the whole batch (``F.unfold``; a 1x1 conv needs none) times the weight in ONE batched matmul,
+#
+#     (G, C_out/G, C_in/G*kh*kw) @ (N, G, C_in/G*kh*kw, H'*W') -> (N, G, C_out/G, H'*W'),
+#
+# whose backward is two more matmuls and a ``fold``. It is the same sum of products in another
+# order (outputs and gradients equal to float32 rounding; tests/paddle_octconv/test_fast_paths.py).
+# It loses to the native kernel on large maps, where that kernel's per-sample GEMMs are already
+# big, so it applies below measured size limits (AMD EPYC, AVX2, batch 32, forward + backward):
+#   1x1, groups 1: any size (1.4-2.7x at 8-512 channels, 2x2-32x32; never measured slower)
+#   depthwise k x k: H'*W' <= 256 (1.1x at 16x16, 2.2x at 8x8, 4-6x at 4x4 and 2x2; 0.3x at 32x32)
+#   dense k x k: H'*W' <= 64 (1.3x at 8x8, 1.2-1.8x at 4x4; 0.7-0.95x at 16x16 and 32x32)
+# Non-CPU places (cuDNN) and static eval graphs (jit.save, the predictor, ONNX) always use F.conv2d;
+# a static *training* graph (a jit.to_static train step on CPU) takes the fast path as dygraph does.
+
+#: Largest output H' * W' at which a depthwise path runs as ``unfold_matmul``.
+_DEPTHWISE_MAX_PIXELS = 256
+#: Largest output H' * W' at which a dense (groups 1) k x k path, k > 1, runs as ``unfold_matmul``.
+_DENSE_MAX_PIXELS = 64
+
+
+def _output_size(x: paddle.Tensor, weight: paddle.Tensor, padding, dilation) -> Tuple[int, int]:
+    """(H', W') of a stride-1 convolution."""
+    return tuple(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (weight.shape[2 + i] - 1)
+                 for i in range(2))
+
+
+def _unfold_matmul(x: paddle.Tensor, weight: paddle.Tensor, padding: Tuple[int, int],
+                   dilation: Tuple[int, int], groups: int) -> paddle.Tensor:
+    """Stride-1 grouped conv2d of (N, C_in, H, W) by (C_out, C_in / G, kh, kw) as one matmul."""
+    n, c_in, h, w = x.shape
+    c_out, c_group, kh, kw = weight.shape
+    out_h, out_w = _output_size(x, weight, padding, dilation)
+    if (kh, kw) == (1, 1) and tuple(padding) == (0, 0):
+        cols = x.reshape([n, c_in, h * w])  # a 1x1 conv's patches are the pixels themselves
+    else:
+        cols = F.unfold(x, [kh, kw], paddings=list(padding), dilations=list(dilation))
+    patch = c_group * kh * kw
+    if groups == 1:
+        y = paddle.matmul(weight.reshape([c_out, patch]), cols)
+    else:
+        y = paddle.matmul(weight.reshape([1, groups, c_out // groups, patch]),
+                          cols.reshape([n, groups, patch, out_h * out_w]))
+    return y.reshape([n, c_out, out_h, out_w])
+
+
+def _unfold_matmul_pays(x, weight, padding, dilation, groups: int) -> bool:
+    """Whether ``unfold_matmul`` measured faster than the native kernel for this conv."""
+    out_h, out_w = _output_size(x, weight, padding, dilation)
+    if groups == 1:
+        return tuple(weight.shape[2:]) == (1, 1) or out_h * out_w <= _DENSE_MAX_PIXELS
+    depthwise = groups == x.shape[1] > 1 and weight.shape[1] == 1
+    return depthwise and out_h * out_w <= _DEPTHWISE_MAX_PIXELS
+
+
+def _runs_on_cpu(x: paddle.Tensor) -> bool:
+    if paddle.in_dynamic_mode():
+        return x.place.is_cpu_place()
+    return paddle.get_device() == "cpu"  # a static graph runs where the process's device is
+
+
+def cpu_formulation(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
+                    padding: Tuple[int, int], dilation: Tuple[int, int], groups: int,
+                    training: bool = False) -> str:
+    """How a stride-1 path conv of ``x`` (N, C_in, H, W) by ``weight`` (C_out, C_in / groups,
+    kh, kw) runs here: ``"unfold_matmul"`` or ``"conv2d"`` (Paddle's own op).
+
+    Dygraph on CPU takes the fast path where it pays. A static graph takes it only when it is a
+    training graph (``training``: the layer is in train mode, e.g. a ``paddle.jit.to_static``
+    train step) with static channel and map sizes; eval graphs, which ``jit.save``, the
+    inference predictor and ONNX export see, keep ``conv2d`` for their oneDNN / ONNX kernels.
+    """
+    if bias is not None or not _runs_on_cpu(x):
+        return "conv2d"
+    if not paddle.in_dynamic_mode() and not (training and min(x.shape[1:]) > 0):
+        return "conv2d"
+    if _unfold_matmul_pays(x, weight, padding, dilation, groups):
+        return "unfold_matmul"
+    return "conv2d"
+
+
+def _path_conv2d(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
+                 padding: Tuple[int, int], dilation: Tuple[int, int], groups: int,
+                 training: bool = False) -> paddle.Tensor:
+    """The stride-1 convolution of one path, in the formulation chosen for its place and size."""
+    if cpu_formulation(x, weight, bias, padding, dilation, groups, training) == "unfold_matmul":
+        return _unfold_matmul(x, weight, padding, dilation, groups)
+    return F.conv2d(x, weight, bias, 1, padding, dilation, groups)
+
+
 #: Per path: (weight, bias) to convolve with instead of the path's own parameters.
 PathWeights = Dict[str, Tuple[paddle.Tensor, Optional[paddle.Tensor]]]
 
@@ -186,6 +282,13 @@ class OctaveConv(nn.Layer):
 
     Parameters are named as in the public PyTorch checkpoints: ``conv_h2h``, ``conv_h2l``,
     ``conv_l2h`` and ``conv_l2l`` (each a ``paddle.nn.Conv2D``, absent when its path is unused).
+
+    Speed: in dygraph on CPU, a path without bias whose conv is 1x1, or depthwise / dense on a
+    small map, runs as unfold + one batched matmul over the whole batch (see ``cpu_formulation``),
+    which trains several times faster there than Paddle's per-sample conv kernels; the result
+    equals the plain conv to float32 rounding. A ``jit.to_static`` train-mode graph on CPU does
+    the same; eval-mode static graphs (exports) and GPUs always run ``F.conv2d``, and a path conv
+    with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
     """
 
     def __init__(
@@ -394,10 +497,11 @@ class OctaveConv(nn.Layer):
         """
         def run(name: str, x: paddle.Tensor) -> paddle.Tensor:
             conv = getattr(self, "conv_" + name)
-            if weights is None:
-                return conv(x)
-            weight, bias = weights[name]
-            return F.conv2d(x, weight, bias, 1, self.padding, self.dilation, conv._groups)
+            if weights is None and (conv._forward_pre_hooks or conv._forward_post_hooks):
+                return conv(x)  # hooked (paddle.summary, paddle.flops): let them see the conv
+            weight, bias = (conv.weight, conv.bias) if weights is None else weights[name]
+            return _path_conv2d(x, weight, bias, self.padding, self.dilation, conv._groups,
+                                training=self.training)
 
         if self.stride == 2 and x_high is not None and (self.conv_h2h is not None
                                                          or self.conv_h2l is not None):

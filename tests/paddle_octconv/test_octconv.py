@@ -159,7 +159,11 @@ def test_low_map_is_half_the_high_map_rounded_up(side):
 @pytest.mark.parametrize("kernel,padding,dilation", [(1, 0, 1), (3, 1, 1), (3, 0, 1), (3, 2, 2)])
 @pytest.mark.parametrize("bias", (False, True))
 def test_alpha_zero_is_exactly_a_conv2d(groups, kernel, padding, dilation, bias):
-    """Same weights give bit-identical outputs and the same parameter count as paddle.nn.Conv2D."""
+    """Same weights give the same outputs and parameter count as paddle.nn.Conv2D.
+
+    Equal to float32 rounding, not bit for bit: on CPU in dygraph a path conv may run as one of
+    OctaveConv's fast formulations, which add the same products in another order.
+    """
     conv = nn.Conv2D(4, 8, kernel, padding=padding, dilation=dilation, groups=groups,
                      bias_attr=None if bias else False)
     octave = OctaveConv(4, 8, kernel, 0.0, 0.0, padding=padding, dilation=dilation, groups=groups, bias=bias)
@@ -170,7 +174,8 @@ def test_alpha_zero_is_exactly_a_conv2d(groups, kernel, padding, dilation, bias)
     x = paddle.randn([2, 4, 7, 6])
     high, low = octave(x)
     assert low is None
-    np.testing.assert_array_equal(high.numpy(), conv(x).numpy())
+    expected = conv(x).numpy()
+    np.testing.assert_allclose(high.numpy(), expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
 
 
 def test_alpha_zero_accepts_a_plain_tensor_or_a_tuple_with_none():
