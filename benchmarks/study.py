@@ -36,7 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -205,8 +205,11 @@ def _progress_line(done: int, total: int, started: float, ran: int, name: str) -
 
 
 def train_grid(cells: Sequence[Cell], out: Path, preset: Preset, args: argparse.Namespace,
-               previous: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Train (or read back) every cell; returns their records."""
+               previous: Dict[str, Dict[str, Any]],
+               on_record: Callable[[List[Dict[str, Any]]], None] = lambda records: None,
+               ) -> List[Dict[str, Any]]:
+    """Train (or read back) every cell; returns their records. ``on_record`` gets the records
+    so far after each run (the study writes its partial results there)."""
     records, started, ran = [], time.time(), 0
     for number, cell in enumerate(cells):
         run_dir = out / "vdl" / cell.name
@@ -230,6 +233,7 @@ def train_grid(cells: Sequence[Cell], out: Path, preset: Preset, args: argparse.
         if "latency_ms" in previous.get(cell.name, {}):  # kept unless measured again
             record["latency_ms"] = previous[cell.name]["latency_ms"]
         records.append(record)
+        on_record(records)
     return records
 
 
@@ -316,16 +320,24 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     command = " ".join(["python", "benchmarks/study.py", *(argv if argv is not None else sys.argv[1:])])
     print(f"study {args.preset}: {len(cells)} runs, {args.epochs} epochs each, results in {out}", flush=True)
     started = time.time()
-    records = train_grid(cells, out, preset, args, previous)
+
+    def write(records: List[Dict[str, Any]]) -> Dict[str, Any]:
+        # Written after every run too, so a study stopped half-way still shows what it measured.
+        results = {"preset": args.preset, "description": preset.description, "epochs": args.epochs,
+                   "train_flags": [*preset.train_flags, *args.train_flags], "runs": records,
+                   "complete": len(records) == len(cells), "machine": machine(),
+                   "command": command, "seconds_this_invocation": time.time() - started,
+                   "training_wall_seconds": sum(r["wall_seconds"] for r in records)}
+        temporary = results_file.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(results, indent=1))
+        temporary.replace(results_file)  # never a half-written results.json
+        write_report(results, out)
+        return results
+
+    records = train_grid(cells, out, preset, args, previous, on_record=write)
     if not args.no_latency:
         measure_latency(records, out)
-    results = {"preset": args.preset, "description": preset.description, "epochs": args.epochs,
-               "train_flags": [*preset.train_flags, *args.train_flags], "runs": records,
-               "machine": machine(), "command": command,
-               "seconds_this_invocation": time.time() - started,
-               "training_wall_seconds": sum(r["wall_seconds"] for r in records)}
-    results_file.write_text(json.dumps(results, indent=1))
-    write_report(results, out)
+    results = write(records)
     print(f"wrote {results_file}, {out / 'results.md'} and the plots", flush=True)
     return results
 

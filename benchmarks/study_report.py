@@ -123,6 +123,7 @@ def _plot_against(results: Dict[str, Any], x_of, xlabel: str, path: Path) -> Non
 
     cells = cells_of(results["runs"])
     figure, axes = plt.subplots(figsize=(7, 4.5))
+    drawn = 0
     for family in dict.fromkeys(f for f, _, _ in cells):
         for recipe in dict.fromkeys(r for f, r, _ in cells if f == family):
             points = sorted((alpha, runs) for (f, r, alpha), runs in cells.items()
@@ -132,6 +133,7 @@ def _plot_against(results: Dict[str, Any], x_of, xlabel: str, path: Path) -> Non
             if any(x is None for x in xs):
                 continue
             line, = axes.plot(xs, ys, marker="o", label=f"{family} ({recipe})")
+            drawn += 1
             for (alpha, _), x, y in zip(points, xs, ys):
                 axes.annotate(f"{alpha:g}", (x, y), textcoords="offset points", xytext=(4, 4),
                               fontsize=8)
@@ -142,7 +144,10 @@ def _plot_against(results: Dict[str, Any], x_of, xlabel: str, path: Path) -> Non
     axes.set_ylabel("final top-1 (%)")
     axes.set_title(f"{results['preset']}: accuracy vs cost (labels: alpha; star: plain)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    if drawn:
+        axes.legend(fontsize=8)
+    else:  # a study stopped before its latency step
+        axes.text(0.5, 0.5, "not measured yet", ha="center", va="center", transform=axes.transAxes)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -9,6 +9,8 @@ from typing import Optional
 import numpy as np
 import paddle
 
+from paddle_octconv import enable_mkl_avx2_on_amd
+
 from .errors import UsageError
 
 __all__ = ["Runtime", "available_cores", "seed_everything", "select_device", "setup_runtime"]
@@ -71,10 +73,12 @@ def select_device(device: str = "auto") -> str:
 
 def setup_runtime(threads: int = 0, seed: int = 0, amp: bool = False,
                   device: str = "auto") -> Runtime:
-    """Set CPU threads and seeds, and decide on AMP.
+    """Set CPU threads, the math library's CPU path, seeds, and decide on AMP.
 
     Paddle uses one CPU thread after import; ``threads=0`` gives each process of this machine an
-    equal share of the cores (all of them when not distributed).
+    equal share of the cores (all of them when not distributed). On AMD CPUs with AVX2 it makes
+    MKL use its AVX2 kernels (:func:`paddle_octconv.enable_mkl_avx2_on_amd`; a
+    ``MKL_DEBUG_CPU_TYPE`` the user set wins), so call it before any convolution has run.
 
     Args:
         threads: CPU threads for Paddle's kernels, 0 for the automatic share.
@@ -86,6 +90,7 @@ def setup_runtime(threads: int = 0, seed: int = 0, amp: bool = False,
     rank = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
     local_size = int(os.environ.get("PADDLE_LOCAL_SIZE", str(world_size)))
     threads = threads or max(1, available_cores() // max(1, local_size))
+    enable_mkl_avx2_on_amd()  # MKL reads it at its first GEMM: before the model runs
     paddle.base.core.set_num_threads(threads)
     seed_everything(seed)
     device = select_device(device)

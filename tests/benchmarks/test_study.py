@@ -43,6 +43,7 @@ def test_every_output_is_written(first):
     assert "[1/2] oct_mobilenet-w0.25-a0-paper-s0" in printed and "[2/2]" in printed
     on_disk = json.loads((folder / "results.json").read_text())
     assert {"runs", "machine", "command"} <= set(on_disk) and on_disk["machine"]["isa"]
+    assert on_disk["complete"] is True
     runs = on_disk["runs"]
     assert [r["alpha"] for r in runs] == [0.0, 0.5]
     for run in runs:
@@ -81,6 +82,22 @@ def test_finished_runs_are_read_back_and_unfinished_ones_resume(first):
     assert run["epochs"] == 2 and len(run["eval_top1_per_epoch"]) == 2
     commands = [l for l in (folder / "train.log").read_text().splitlines() if l.startswith("$ ")]
     assert len(commands) == 3 and "--resume" in commands[-1]
+
+
+def test_a_study_stopped_half_way_has_written_the_runs_it_finished(tmp_path, monkeypatch):
+    real_run_training, calls = study.run_training, []
+
+    def second_run_fails(command, log_file):
+        calls.append(command)
+        return real_run_training(command, log_file) if len(calls) == 1 else (1, 0.0)
+
+    monkeypatch.setattr(study, "run_training", second_run_fails)
+    with pytest.raises(SystemExit, match="a0.5-paper-s0 failed"):
+        _study("--out", str(tmp_path), "--epochs", "1", "--no-latency")
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["complete"] is False
+    assert [run["name"] for run in on_disk["runs"]] == ["oct_mobilenet-w0.25-a0-paper-s0"]
+    assert "| oct_mobilenet-w0.25 | paper | 0 | 1 |" in (tmp_path / "results.md").read_text()
 
 
 def test_grid_selection_and_flags_the_grid_owns(capsys):
