@@ -95,6 +95,8 @@ def markdown(results: Dict[str, Any]) -> str:
         "",
         f"This run: {results['epochs']} epochs per run"
         + (f", train.py flags {' '.join(results['train_flags'])}" if results["train_flags"] else "")
+        + "".join(f"; {recipe} runs also {' '.join(flags)}"
+                  for recipe, flags in results.get("recipe_flags", {}).items())
         + ".",
         "",
         f"Data: {data.get('name')}, {data.get('train_samples') or 'all'} training images, "

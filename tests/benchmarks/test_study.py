@@ -104,6 +104,13 @@ def test_grid_selection_and_flags_the_grid_owns(capsys):
     names = [c.name for c in study.build_grid(study.PRESETS["fashion"])]
     assert len(names) == len(set(names)) == 18  # 2 families x (5 alphas + 2 extra seeds + 2 adam)
     assert "oct_resnet26-w0.25-a0.5-paper-s1" in names and "oct_mobilenet-w0.5-a0-adam-s0" in names
+    # The tuned schedule belongs to the paper recipe: the Adam runs keep the port's (no warm-up).
+    fashion = study.PRESETS["fashion"]
+    by_name = {c.name: c for c in study.build_grid(fashion)}
+    paper, adam = (study.train_command(by_name[f"oct_mobilenet-w0.5-a0.5-{r}-s0"], Path("/nowhere"),
+                                       fashion.flags_of(r), 6, 50) for r in ("paper", "adam"))
+    assert "--lr" in paper and "--warmup-epochs" in paper and "--data" in paper
+    assert "--lr" not in adam and "--warmup-epochs" not in adam and "--data" in adam
     picked = study.select(study.build_grid(study.PRESETS["fashion"]), ["oct_mobilenet-*"], ["*adam*"])
     assert len(picked) == 7 and all("adam" not in c.name for c in picked)
     with pytest.raises(SystemExit):
