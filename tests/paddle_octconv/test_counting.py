@@ -110,9 +110,11 @@ def test_count_flops_leaves_the_model_as_it_was():
 @pytest.mark.parametrize("call,error,message", [
     (lambda: count_params(object()), TypeError, "count_params expects a paddle.nn.Layer, got object"),
     (lambda: count_flops("model", (1, 3, 8, 8)), TypeError, "count_flops expects a paddle.nn.Layer, got str"),
-    (lambda: count_flops(nn.Conv2D(3, 3, 1), (3, 8, 8)), ValueError,
-     r"four positive ints \(N, C, H, W\), got \(3, 8, 8\)"),
-], ids=["params-not-layer", "flops-not-layer", "flops-3d"])
+    (lambda: count_flops(nn.Conv2D(3, 3, 1), (3, 8)), ValueError,
+     r"3 to 5 positive ints, \(N, C, L\), \(N, C, H, W\) or \(N, C, D, H, W\), got \(3, 8\)"),
+    (lambda: count_flops(nn.Conv2D(3, 3, 1), (1, 3, 8, 0)), ValueError, r"positive ints.*got \(1, 3, 8, 0\)"),
+    (lambda: count_flops(nn.Conv3D(3, 3, 1), (1, 3, 2, 2, 2, 2)), ValueError, r"3 to 5 positive ints"),
+], ids=["params-not-layer", "flops-not-layer", "flops-2d", "flops-zero-side", "flops-6d"])
 def test_counting_refuses_bad_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
