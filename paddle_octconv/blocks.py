@@ -11,7 +11,8 @@ from typing import Callable, ClassVar, Optional, Type
 import paddle
 import paddle.nn as nn
 
-from .octconv import IntPair, OctaveConv, OctaveConv1D, OctaveConv3D, OctaveFeatures, PathWeights, _OctaveConvNd
+from .octconv import (IntPair, OctaveConv, OctaveConv1D, OctaveConv3D, OctaveFeatures, PathWeights,
+                      _OctaveConvNd)
 
 __all__ = ["OctConvBN", "OctConvBNAct", "OctConvBN1D", "OctConvBNAct1D", "OctConvBN3D",
            "OctConvBNAct3D", "Conv_BN", "Conv_BN_ACT"]
@@ -71,11 +72,12 @@ class _OctConvBNNd(nn.Layer):
         conv + BN pair becomes one conv (Oct-ResNet-50 predictor, batch 8: 0.81 -> 0.65 of plain
         ResNet-50's time). Not in dygraph, where they would be recomputed on every call. Only
         the default BatchNorm of the layer's dimension, channel-first, with running statistics
-        is folded (another norm layer has other arithmetic).
+        is folded (another norm layer has other arithmetic). Channel-first is any "NC..."
+        format: BatchNorm1D / 3D rewrite their "NCL" / "NCDHW" to "NCHW" on their first call.
         """
-        spatial = self._conv_type._spatial
+        norm_type = self._conv_type._spatial.norm_layer
         return (not self.training and not paddle.in_dynamic_mode() and all(
-            bn is None or (type(bn) is spatial.norm_layer and bn._data_format == spatial.data_format
+            bn is None or (type(bn) is norm_type and bn._data_format.startswith("NC")
                            and bn._use_global_stats is not False)
             for bn in (self.bn_h, self.bn_l)))
 

@@ -115,16 +115,15 @@ def _pair(name: str, value: IntPair) -> Tuple[int, int]:
 
 
 class _Spatial(NamedTuple):
-    """What depends on the number of spatial dimensions: Paddle's layers and ops, the names of
-    the axes (for shapes in messages) and the channel-first data format."""
+    """What depends on the number of spatial dimensions: Paddle's layers and ops, and the names
+    of the axes (for shapes in messages)."""
 
     dims: int
     axes: Tuple[str, ...]
     conv_layer: Type[nn.Layer]
     conv: Callable[..., paddle.Tensor]
     avg_pool: Callable[..., paddle.Tensor]
-    norm_layer: Type[nn.Layer]
-    data_format: str
+    norm_layer: Type[nn.Layer]  # the default norm of the BN blocks
 
     @property
     def layout(self) -> str:
@@ -133,9 +132,9 @@ class _Spatial(NamedTuple):
 
 
 _SPATIAL = {
-    1: _Spatial(1, ("L",), nn.Conv1D, F.conv1d, F.avg_pool1d, nn.BatchNorm1D, "NCL"),
-    2: _Spatial(2, ("H", "W"), nn.Conv2D, F.conv2d, F.avg_pool2d, nn.BatchNorm2D, "NCHW"),
-    3: _Spatial(3, ("D", "H", "W"), nn.Conv3D, F.conv3d, F.avg_pool3d, nn.BatchNorm3D, "NCDHW"),
+    1: _Spatial(1, ("L",), nn.Conv1D, F.conv1d, F.avg_pool1d, nn.BatchNorm1D),
+    2: _Spatial(2, ("H", "W"), nn.Conv2D, F.conv2d, F.avg_pool2d, nn.BatchNorm2D),
+    3: _Spatial(3, ("D", "H", "W"), nn.Conv3D, F.conv3d, F.avg_pool3d, nn.BatchNorm3D),
 }
 
 
