@@ -16,12 +16,23 @@ except ImportError as error:  # pragma: no cover - exercised by the packaging te
         "`pip install paddlepaddle-gpu` (or `pip install paddle-octconv[gpu]`)."
     ) from error
 
-from .blocks import Conv_BN, Conv_BN_ACT, OctConvBN, OctConvBNAct
+from .blocks import (
+    Conv_BN,
+    Conv_BN_ACT,
+    OctConvBN,
+    OctConvBN1D,
+    OctConvBN3D,
+    OctConvBNAct,
+    OctConvBNAct1D,
+    OctConvBNAct3D,
+)
 from .counting import count_flops, count_params
 from .cpu import enable_mkl_avx2_on_amd
 from .octconv import (
     OctaveChannels,
     OctaveConv,
+    OctaveConv1D,
+    OctaveConv3D,
     OctaveFeatures,
     low_frequency_size,
     split_channels,
@@ -32,10 +43,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "OctaveConv",
+    "OctaveConv1D",
+    "OctaveConv3D",
     "OctaveFeatures",
     "OctaveChannels",
     "OctConvBN",
     "OctConvBNAct",
+    "OctConvBN1D",
+    "OctConvBNAct1D",
+    "OctConvBN3D",
+    "OctConvBNAct3D",
     "Conv_BN",
     "Conv_BN_ACT",
     "split_channels",

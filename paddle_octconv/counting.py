@@ -1,8 +1,10 @@
 """Parameter and multiply-accumulate counting for octave (and plain) networks.
 
 ``count_flops`` counts the multiply-accumulates (MACs) of every convolution and linear layer at
-the sizes it really sees during one forward pass, so half-resolution octave paths count a quarter.
+the sizes it really sees during one forward pass, so half-resolution octave paths count a quarter
+(in 2-D; a half in 1-D, an eighth in 3-D).
 This is the convention of the published OctConv figures (Oct-ResNet-50: 2.367G at 224x224).
+1-D, 2-D and 3-D models are counted alike: (N, C, L), (N, C, H, W) and (N, C, D, H, W) inputs.
 It does not use ``paddle.flops``, which crashes on numpy >= 2.4 (Paddle 3.3.1).
 
 To use ``paddle.flops`` itself on these models, install ``numpy<2.4``; it reaches the Conv2D
@@ -17,7 +19,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .octconv import OctaveConv
+from .octconv import _OctaveConvNd
 
 __all__ = ["count_params", "count_flops"]
 
@@ -29,17 +31,21 @@ def count_params(model: nn.Layer) -> int:
     return int(sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient))
 
 
-def _conv_macs(conv: nn.Conv2D, output: paddle.Tensor) -> int:
+#: The plain convolutions counted: output elements * (in_channels / groups) * kernel volume.
+_CONVS = (nn.Conv1D, nn.Conv2D, nn.Conv3D)
+
+
+def _conv_macs(conv: nn.Layer, output: paddle.Tensor) -> int:
     in_per_group = conv._in_channels // conv._groups
     kernel = int(np.prod(conv._kernel_size))
     return int(np.prod(output.shape)) * in_per_group * kernel
 
 
-def _octave_conv_macs(layer: OctaveConv, inputs, output) -> int:
+def _octave_conv_macs(layer: _OctaveConvNd, inputs, output) -> int:
     """MACs of each octave path at the resolution it is computed at.
 
     h2h runs at the high output's size, h2l and l2l at the low output's, l2h at x_low's size
-    (before the upsample).
+    (before the upsample); "size" is the product of the spatial sides, in any dimension.
     """
     x = inputs[0]
     x_low = None if isinstance(x, paddle.Tensor) else x[1]
@@ -63,37 +69,42 @@ def count_flops(model: nn.Layer, input_size: Sequence[int]) -> int:
     """Multiply-accumulates of one forward pass on a zero input of ``input_size``.
 
     Args:
-        model: any ``paddle.nn.Layer`` taking one (N, C, H, W) Tensor.
-        input_size: (N, C, H, W); the count covers the whole batch (use N=1 for per-image figures).
+        model: any ``paddle.nn.Layer`` taking one (N, C, L), (N, C, H, W) or (N, C, D, H, W)
+            Tensor.
+        input_size: (N, C, L), (N, C, H, W) or (N, C, D, H, W); the count covers the whole
+            batch (use N=1 for per-sample figures).
 
     Returns:
-        MACs of every Conv2D (OctaveConv paths included) and Linear layer, as an int.
+        MACs of every Conv1D / Conv2D / Conv3D (the paths of OctaveConv1D / OctaveConv /
+        OctaveConv3D included) and Linear layer, as an int.
     """
     if not isinstance(model, nn.Layer):
         raise TypeError(f"count_flops expects a paddle.nn.Layer, got {type(model).__name__}")
-    if len(input_size) != 4 or not all(isinstance(s, int) and s > 0 for s in input_size):
-        raise ValueError(f"input_size must be four positive ints (N, C, H, W), got {tuple(input_size)}")
+    if not 3 <= len(input_size) <= 5 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_size):
+        raise ValueError("input_size must be 3 to 5 positive ints, (N, C, L), (N, C, H, W) or "
+                         f"(N, C, D, H, W), got {tuple(input_size)}")
 
     counts: Dict[int, int] = {}
     handles = []
     inside_octave = {
         id(conv)
-        for layer in model.sublayers(include_self=True) if isinstance(layer, OctaveConv)
+        for layer in model.sublayers(include_self=True) if isinstance(layer, _OctaveConvNd)
         for conv in layer.sublayers()
     }
 
     def hook(layer, inputs, output):
-        if isinstance(layer, OctaveConv):
+        if isinstance(layer, _OctaveConvNd):
             macs = _octave_conv_macs(layer, inputs, output)
-        elif isinstance(layer, nn.Conv2D):
+        elif isinstance(layer, _CONVS):
             macs = _conv_macs(layer, output)
         else:  # nn.Linear: in_features * out_features per row
             macs = int(np.prod(output.shape)) * layer.weight.shape[0]
         counts[id(layer)] = counts.get(id(layer), 0) + macs
 
     for layer in model.sublayers(include_self=True):
-        if isinstance(layer, OctaveConv) or (
-            isinstance(layer, (nn.Conv2D, nn.Linear)) and id(layer) not in inside_octave
+        if isinstance(layer, _OctaveConvNd) or (
+            isinstance(layer, (*_CONVS, nn.Linear)) and id(layer) not in inside_octave
         ):
             handles.append(layer.register_forward_post_hook(hook))
     was_training = model.training

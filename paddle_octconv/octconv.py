@@ -1,22 +1,27 @@
-"""Octave convolution (Chen et al., "Drop an Octave", ICCV 2019, arXiv 1904.05049).
+"""Octave convolution (Chen et al., "Drop an Octave", ICCV 2019, arXiv 1904.05049), in 1-D, 2-D and 3-D.
 
 A feature map with C channels is split into a high-frequency part of ``C - int(alpha * C)``
-channels at full resolution (H, W) and a low-frequency part of ``int(alpha * C)`` channels at
-half resolution. Four convolutions connect the parts:
+channels at full resolution and a low-frequency part of ``int(alpha * C)`` channels at half
+resolution along every spatial axis. Four convolutions connect the parts:
 
     high -> high   conv(x_high)
-    high -> low    conv(avg_pool_2x2(x_high))
+    high -> low    conv(avg_pool_2x(x_high))
     low  -> high   upsample_nearest_2x(conv(x_low))
     low  -> low    conv(x_low)
 
-Size rule: the low map of an (H, W) high map is always ``(ceil(H / 2), ceil(W / 2))``. The 2x2
-average pool runs in ceil mode and averages only the pixels that exist (a trailing odd row or
-column is averaged with itself), and the upsample is cropped to exactly the high map's size, so
-any input size works, odd sides included.
+Size rule: the low map of a high map of spatial size S is always ``ceil(S / 2)`` on each axis:
+(N, C, L) -> ceil(L/2) for :class:`OctaveConv1D`, (N, C, H, W) -> (ceil(H/2), ceil(W/2)) for
+:class:`OctaveConv`, (N, C, D, H, W) -> (ceil(D/2), ceil(H/2), ceil(W/2)) for
+:class:`OctaveConv3D`. The average pool (window 2 and stride 2 on every axis) runs in ceil mode
+and averages only the elements that exist (a trailing odd row is averaged with itself), and the
+upsample is cropped to exactly the high map's size, so any input size works, odd sides included.
+
+The three layers are one implementation, :class:`_OctaveConvNd`, instantiated with the ops of
+their number of spatial dimensions (:class:`_Spatial`).
 """
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, ClassVar, Dict, NamedTuple, Optional, Sequence, Tuple, Type, Union
 
 import paddle
 import paddle.nn as nn
@@ -26,11 +31,14 @@ __all__ = [
     "OctaveChannels",
     "OctaveFeatures",
     "OctaveConv",
+    "OctaveConv1D",
+    "OctaveConv3D",
     "split_channels",
     "low_frequency_size",
     "cpu_formulation",
 ]
 
+#: An int for every spatial axis, or one int per axis: (k,), (kh, kw) or (kd, kh, kw).
 IntPair = Union[int, Sequence[int]]
 
 # Under ``paddle.jit.to_static`` a layer sees ``paddle.pir.Value`` (``paddle.static.Variable`` on
@@ -51,6 +59,8 @@ class OctaveFeatures(NamedTuple):
 
     ``high`` is (N, C_high, H, W) or None when the map has no high part (alpha == 1);
     ``low`` is (N, C_low, ceil(H / 2), ceil(W / 2)) or None when it has no low part (alpha == 0).
+    The 1-D and 3-D layers give (N, C_high, L) with (N, C_low, ceil(L / 2)), and
+    (N, C_high, D, H, W) with (N, C_low, ceil(D / 2), ceil(H / 2), ceil(W / 2)).
     """
 
     high: Optional[paddle.Tensor]
@@ -86,26 +96,58 @@ def _check_alpha(name: str, alpha: float) -> None:
         raise ValueError(f"{name} must be in [0, 1], got {alpha}")
 
 
-def _pair(name: str, value: IntPair) -> Tuple[int, int]:
+def _ntuple(name: str, value: IntPair, n: int) -> Tuple[int, ...]:
+    """``value`` as one int per spatial axis: an int is repeated, a sequence must have ``n``."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
+        return (value,) * n
     if (
         isinstance(value, (tuple, list))
-        and len(value) == 2
+        and len(value) == n
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
-        return (value[0], value[1])
-    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return tuple(value)
+    what = "a pair of ints" if n == 2 else f"a tuple of {n} int{'s' if n > 1 else ''}"
+    raise TypeError(f"{name} must be an int or {what} (one per spatial axis), got {value!r}")
+
+
+def _pair(name: str, value: IntPair) -> Tuple[int, int]:
+    return _ntuple(name, value, 2)
+
+
+class _Spatial(NamedTuple):
+    """What depends on the number of spatial dimensions: Paddle's layers and ops, and the names
+    of the axes (for shapes in messages)."""
+
+    dims: int
+    axes: Tuple[str, ...]
+    conv_layer: Type[nn.Layer]
+    conv: Callable[..., paddle.Tensor]
+    avg_pool: Callable[..., paddle.Tensor]
+    norm_layer: Type[nn.Layer]  # the default norm of the BN blocks
+
+    @property
+    def layout(self) -> str:
+        """The input layout, e.g. ``(N, C, H, W)``."""
+        return f"(N, C, {', '.join(self.axes)})"
+
+
+_SPATIAL = {
+    1: _Spatial(1, ("L",), nn.Conv1D, F.conv1d, F.avg_pool1d, nn.BatchNorm1D),
+    2: _Spatial(2, ("H", "W"), nn.Conv2D, F.conv2d, F.avg_pool2d, nn.BatchNorm2D),
+    3: _Spatial(3, ("D", "H", "W"), nn.Conv3D, F.conv3d, F.avg_pool3d, nn.BatchNorm3D),
+}
 
 
 def _pool(x: paddle.Tensor) -> paddle.Tensor:
-    """2x2 average pool to (ceil(H/2), ceil(W/2)); a partial window averages the pixels it holds."""
-    return F.avg_pool2d(x, kernel_size=2, stride=2, ceil_mode=True, exclusive=True)
+    """Average pool with window 2 and stride 2 on every spatial axis of (N, C, L), (N, C, H, W) or
+    (N, C, D, H, W), to ceil(size / 2) per axis; a partial window averages the elements it holds."""
+    return _SPATIAL[x.ndim - 2].avg_pool(x, kernel_size=2, stride=2, ceil_mode=True, exclusive=True)
 
 
 @paddle.jit.not_to_static
 def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Tensor:
-    """Nearest 2x upsample of ``x``, cropped to ``x_high``'s spatial size (no crop when None).
+    """Nearest 2x upsample of ``x`` along every spatial axis, cropped to ``x_high``'s spatial size
+    (no crop when None). ``x`` is (N, C, L), (N, C, H, W) or (N, C, D, H, W), as ``x_high`` is.
 
     One result, an op chosen per graph kind, because no single op is right in all of them on
     Paddle 3.3.1:
@@ -119,27 +161,43 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
       ``depthwise_conv2d_transpose``, which has no oneDNN kernel and ran as a slow kernel wrapped
       in layout conversions (14 % of Oct-ResNet-50's predictor time), while ``conv2d_transpose``
       runs as a oneDNN deconvolution. Odd sides are cropped with ``slice`` (paddle2onnx 2.1 has
-      no converter for ``crop`` and aborts).
+      no converter for ``crop`` and aborts). 3-D maps use ``conv3d_transpose`` with a 2x2x2 kernel
+      (Paddle has no depthwise variant of it to avoid).
+    - 1-D maps run as (N, C, L, 1), upsampled along L only: nearest interpolation accepts only
+      4-D and 5-D tensors, and a 1-D transposed conv is a 2-D one inside Paddle anyway.
     """
+    if x.ndim == 3:
+        high = None if x_high is None else x_high.unsqueeze(-1)
+        return _upsample_nd(x.unsqueeze(-1), high, factors=(2, 1)).squeeze(-1)
+    return _upsample_nd(x, x_high, factors=(2,) * (x.ndim - 2))
+
+
+def _upsample_nd(x: paddle.Tensor, x_high: Optional[paddle.Tensor],
+                 factors: Tuple[int, ...]) -> paddle.Tensor:
+    """``_upsample_to`` of a 4-D or 5-D ``x`` by ``factors`` per spatial axis (each 1 or 2)."""
     if paddle.in_dynamic_mode():
-        size = list(x_high.shape[2:]) if x_high is not None else [2 * s for s in x.shape[2:]]
+        size = (list(x_high.shape[2:]) if x_high is not None
+                else [f * s for f, s in zip(factors, x.shape[2:])])
         return F.interpolate(x, size=size, mode="nearest")
     channels = x.shape[1]
-    kernel = paddle.ones([channels, 1, 2, 2], dtype=x.dtype)
-    if paddle.framework.in_pir_mode():
-        y = paddle._C_ops.conv2d_transpose(x, kernel, [2, 2], [0, 0], [], [], "EXPLICIT",
+    kernel = paddle.ones([channels, 1, *factors], dtype=x.dtype)
+    if len(factors) == 3:
+        y = F.conv3d_transpose(x, kernel, stride=list(factors), groups=channels)
+    elif paddle.framework.in_pir_mode():
+        y = paddle._C_ops.conv2d_transpose(x, kernel, list(factors), [0, 0], [], [], "EXPLICIT",
                                            channels, [1, 1], "NCHW")
     else:
         # The legacy static graph (FLAGS_enable_pir_api=0) keeps depthwise_conv2d_transpose:
         # there oneDNN's grouped conv2d_transpose measured 2x slower on a whole layer, and a
         # nearest interpolate, though the legacy predictor runs it, fails paddle2onnx.
-        y = F.conv2d_transpose(x, kernel, stride=2, groups=channels)
+        y = F.conv2d_transpose(x, kernel, stride=list(factors), groups=channels)
     if x_high is None:  # alpha_in == 1: the high map is defined as twice the low map
         return y
     high = list(x_high.shape[2:])
     if min(high) >= 0 and high == list(y.shape[2:]):  # static sizes that already agree
         return y
-    return paddle.slice(y, axes=[2, 3], starts=[0, 0], ends=paddle.shape(x_high)[2:4])
+    axes = list(range(2, x.ndim))
+    return paddle.slice(y, axes=axes, starts=[0] * len(axes), ends=paddle.shape(x_high)[2:])
 
 
 # ------------------------------------------------------------------- CPU training fast paths
@@ -237,6 +295,16 @@ def _path_conv2d(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.
     return F.conv2d(x, weight, bias, 1, padding, dilation, groups)
 
 
+def _path_conv(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Tensor],
+               padding: Tuple[int, ...], dilation: Tuple[int, ...], groups: int,
+               training: bool = False) -> paddle.Tensor:
+    """The stride-1 convolution of one path of any dimension: 2-D may take a CPU fast path
+    (measured only there), 1-D and 3-D run Paddle's own conv1d / conv3d."""
+    if x.ndim == 4:
+        return _path_conv2d(x, weight, bias, padding, dilation, groups, training)
+    return _SPATIAL[x.ndim - 2].conv(x, weight, bias, 1, list(padding), list(dilation), groups)
+
+
 #: Per path: (weight, bias) to convolve with instead of the path's own parameters.
 PathWeights = Dict[str, Tuple[paddle.Tensor, Optional[paddle.Tensor]]]
 
@@ -244,7 +312,257 @@ PathWeights = Dict[str, Tuple[paddle.Tensor, Optional[paddle.Tensor]]]
 GROUP_SPLITS = ("width", "count")
 
 
-class OctaveConv(nn.Layer):
+class _OctaveConvNd(nn.Layer):
+    """The octave convolution over ``_spatial.dims`` spatial axes: the one implementation behind
+    :class:`OctaveConv1D`, :class:`OctaveConv` (2-D) and :class:`OctaveConv3D`.
+
+    A subclass only names its :class:`_Spatial` (Paddle's ConvNd, pool and conv op); the channel
+    split, groups, bias placement, size rule, input checks and the four paths are shared, so the
+    three layers cannot drift apart. Arguments and shapes: see :class:`OctaveConv`.
+    """
+
+    _spatial: ClassVar[_Spatial]
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        alpha_in: float = 0.5,
+        alpha_out: float = 0.5,
+        stride: int = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = False,
+        group_split: str = "width",
+    ) -> None:
+        super().__init__()
+        name, dims = type(self).__name__, self._spatial.dims
+        if group_split not in GROUP_SPLITS:
+            raise ValueError(f"group_split must be one of {', '.join(map(repr, GROUP_SPLITS))}, "
+                             f"got {group_split!r}")
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                           ("groups", groups)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{arg} must be a positive int, got {value!r}")
+        _check_alpha("alpha_in", alpha_in)
+        _check_alpha("alpha_out", alpha_out)
+        if stride not in (1, 2) or isinstance(stride, bool):
+            raise ValueError(
+                f"{name} supports stride 1 or 2 (stride 2 pools the inputs first), got {stride!r}"
+            )
+        kernel = _ntuple("kernel_size", kernel_size, dims)
+        padding = _ntuple("padding", padding, dims)
+        dilation = _ntuple("dilation", dilation, dims)
+
+        self.in_split = split_channels(in_channels, alpha_in)
+        self.out_split = split_channels(out_channels, alpha_out)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.alpha_in, self.alpha_out = float(alpha_in), float(alpha_out)
+        self.stride, self.groups, self.group_split = stride, groups, group_split
+        self.kernel_size, self.padding, self.dilation = kernel, padding, dilation
+        self.is_depthwise = groups == in_channels > 1 and group_split == "width"
+
+        has_low = self.in_split.low > 0 or self.out_split.low > 0
+        same = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+        if has_low and (padding != same or any(k % 2 == 0 for k in kernel)):
+            raise ValueError(
+                f"{name} with a low-frequency part needs a size-preserving convolution: an odd "
+                f"kernel with padding = dilation * (kernel_size - 1) // 2 = {same}; got "
+                f"kernel_size={kernel}, padding={padding}, dilation={dilation}"
+            )
+        group_split = self._split_groups()
+
+        def path(path_name: str, c_in: int, c_out: int, part_groups: int, with_bias: bool):
+            if c_in == 0 or c_out == 0:
+                return None
+            if c_out % part_groups:
+                raise ValueError(
+                    f"{path_name}: {c_out} output channels are not divisible by its {part_groups} "
+                    f"groups (in_channels={in_channels}, out_channels={out_channels}, groups={groups}, "
+                    f"alpha_in={alpha_in}, alpha_out={alpha_out}); choose channels that split evenly"
+                )
+            return self._spatial.conv_layer(c_in, c_out, kernel, stride=1, padding=padding,
+                                            dilation=dilation, groups=part_groups,
+                                            bias_attr=None if with_bias else False)
+
+        cin, cout = self.in_split, self.out_split
+        self.conv_h2h = path("conv_h2h", cin.high, cout.high, group_split.high, bias)
+        self.conv_l2l = path("conv_l2l", cin.low, cout.low, group_split.low, bias)
+        cross = not self.is_depthwise
+        self.conv_h2l = path("conv_h2l", cin.high if cross else 0, cout.low, group_split.high,
+                             bias and self.conv_l2l is None)
+        self.conv_l2h = path("conv_l2h", cin.low if cross else 0, cout.high, group_split.low,
+                             bias and self.conv_h2h is None)
+
+    def _split_groups(self) -> OctaveChannels:
+        """Groups of the paths reading the high and the low input part."""
+        groups, cin, cout = self.groups, self.in_split, self.out_split
+        if groups == 1:
+            return OctaveChannels(1, 1)
+        if self.group_split == "count":
+            uneven = [f"{name} {count}" for name, count in (
+                ("high input", cin.high), ("low input", cin.low), ("high output", cout.high),
+                ("low output", cout.low)) if count % groups]
+            if uneven:
+                raise ValueError(
+                    f"group_split='count' gives every path {groups} groups, so each part's "
+                    f"channels must be a multiple of {groups}; not so for {', '.join(uneven)} "
+                    f"(in_channels={self.in_channels}, out_channels={self.out_channels}, "
+                    f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out})")
+            return OctaveChannels(groups, groups)
+        if self.in_channels % groups:
+            raise ValueError(
+                f"groups={groups} must divide in_channels={self.in_channels}"
+            )
+        width = self.in_channels // groups
+        if cin.high % width or cin.low % width:
+            raise ValueError(
+                f"groups={groups} do not split between the high ({cin.high}) and low ({cin.low}) "
+                f"input channels: each part must be a multiple of the group width "
+                f"in_channels / groups = {width} (alpha_in={self.alpha_in})"
+            )
+        if self.is_depthwise:
+            multiplier = self.out_channels // self.in_channels
+            if (self.out_channels % self.in_channels
+                    or cout != (cin.high * multiplier, cin.low * multiplier)):
+                raise ValueError(
+                    f"a depthwise {type(self).__name__} (groups == in_channels) maps each channel "
+                    "to its own outputs, so it needs alpha_in == alpha_out and out_channels a "
+                    "multiple of in_channels with the same split; got in "
+                    f"{tuple(cin)} -> out {tuple(cout)} (high, low) for alpha_in={self.alpha_in}, "
+                    f"alpha_out={self.alpha_out}"
+                )
+        return OctaveChannels(high=cin.high // width, low=cin.low // width)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}, stride={self.stride}, "
+            f"padding={self.padding}, groups={self.groups}"
+            + (f", group_split={self.group_split!r}" if self.group_split != "width" else "")
+        )
+
+    # ----------------------------------------------------------------------------- input checks
+    # Plain Python on static shapes (-1 for dynamic sides): kept out of the dy2static AST
+    # transform, which would otherwise turn the checks' `and`/`any` into graph ops and fail.
+    @paddle.jit.not_to_static
+    def _parse_input(self, x) -> Tuple[Optional[paddle.Tensor], Optional[paddle.Tensor]]:
+        """Return (x_high, x_low) after checking types, ranks, channels and the low map's size."""
+        name, spatial = type(self).__name__, self._spatial
+        if isinstance(x, _TENSOR_TYPES):
+            if self.in_split.low:
+                raise TypeError(
+                    f"{name} with alpha_in={self.alpha_in} expects a tuple (x_high, x_low) "
+                    f"with {self.in_split.low} low-frequency channels, got a single Tensor; pass "
+                    "the previous octave layer's output, or use alpha_in=0 for a plain input"
+                )
+            x_high, x_low = x, None
+        elif isinstance(x, (tuple, list)) and len(x) == 2:
+            x_high, x_low = x
+        else:
+            raise TypeError(
+                f"{name} expects a Tensor (alpha_in=0) or a tuple (x_high, x_low), got "
+                f"{type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (tuple, list)) else "")
+            )
+        for part, tensor, channels in (("high", x_high, self.in_split.high),
+                                       ("low", x_low, self.in_split.low)):
+            if tensor is None:
+                if channels:
+                    raise ValueError(
+                        f"x_{part} is None but alpha_in={self.alpha_in} of in_channels="
+                        f"{self.in_channels} gives it {channels} channels"
+                    )
+                continue
+            if not isinstance(tensor, _TENSOR_TYPES):
+                raise TypeError(f"x_{part} must be a paddle.Tensor or None, got {type(tensor).__name__}")
+            if tensor.ndim != 2 + spatial.dims:
+                raise ValueError(
+                    f"x_{part} must be {2 + spatial.dims}-D {spatial.layout}, got "
+                    f"{tensor.ndim}-D shape {list(tensor.shape)}"
+                )
+            got = tensor.shape[1]
+            if got != channels and got >= 0:
+                raise ValueError(
+                    f"x_{part} has {got} channels, expected {channels} "
+                    f"(in_channels={self.in_channels}, alpha_in={self.alpha_in}: high "
+                    f"{self.in_split.high}, low {self.in_split.low})"
+                )
+        if x_high is not None and x_low is not None:
+            expected = [low_frequency_size(s) if s >= 0 else -1 for s in x_high.shape[2:]]
+            got = list(x_low.shape[2:])
+            if any(e >= 0 and g >= 0 and e != g for e, g in zip(expected, got)):
+                halves = ", ".join(f"ceil({axis}/2)" for axis in spatial.axes)
+                raise ValueError(
+                    f"x_low has spatial size {got}, expected {halves} = {expected} for "
+                    f"x_high of size {list(x_high.shape[2:])}"
+                )
+            if x_high.shape[0] != x_low.shape[0] and min(x_high.shape[0], x_low.shape[0]) >= 0:
+                raise ValueError(
+                    f"x_high and x_low have different batch sizes: {x_high.shape[0]} vs {x_low.shape[0]}"
+                )
+        return x_high, x_low
+
+    # ---------------------------------------------------------------------------------- forward
+    def paths(self) -> Dict[str, nn.Layer]:
+        """The path convs that exist, by name: a subset of ``h2h``, ``h2l``, ``l2h``, ``l2l``."""
+        convs = {"h2h": self.conv_h2h, "h2l": self.conv_h2l, "l2h": self.conv_l2h,
+                 "l2l": self.conv_l2l}
+        return {name: conv for name, conv in convs.items() if conv is not None}
+
+    def bias_path(self, part: str) -> Optional[str]:
+        """The path that holds output ``part``'s bias ("h" or "l"): the same-frequency path
+        when it exists, else the cross path; None when the layer has no such output part."""
+        own, cross = ("h2h", "l2h") if part == "h" else ("l2l", "h2l")
+        paths = self.paths()
+        return own if own in paths else cross if cross in paths else None
+
+    def forward(self, x) -> OctaveFeatures:
+        x_high, x_low = self._parse_input(x)
+        return self.convolve(x_high, x_low)
+
+    @paddle.jit.not_to_static
+    def convolve(self, x_high: Optional[paddle.Tensor], x_low: Optional[paddle.Tensor],
+                 weights: Optional[PathWeights] = None) -> OctaveFeatures:
+        """The octave convolution of checked inputs, path by path.
+
+        Args:
+            x_high, x_low: the input parts, as ``forward`` receives them (checked there).
+            weights: None to run the path convs themselves (so their hooks, ``paddle.summary``
+                and ``paddle.flops`` see them), or per path the (weight, bias) to use instead,
+                e.g. with BatchNorm folded in (see ``OctConvBN``).
+        """
+        def run(name: str, x: paddle.Tensor) -> paddle.Tensor:
+            conv = getattr(self, "conv_" + name)
+            if weights is None and (conv._forward_pre_hooks or conv._forward_post_hooks):
+                return conv(x)  # hooked (paddle.summary, paddle.flops): let them see the conv
+            weight, bias = (conv.weight, conv.bias) if weights is None else weights[name]
+            return _path_conv(x, weight, bias, self.padding, self.dilation, conv._groups,
+                              training=self.training)
+
+        if self.stride == 2 and x_high is not None and (self.conv_h2h is not None
+                                                         or self.conv_h2l is not None):
+            x_high = _pool(x_high)
+
+        y_high = run("h2h", x_high) if self.conv_h2h is not None else None
+        if self.conv_l2h is not None:
+            l2h = run("l2h", x_low)
+            if self.stride == 1:
+                # stride 2 needs no upsample: x_low is already at the output's high size.
+                l2h = _upsample_to(l2h, x_high)
+            y_high = l2h if y_high is None else y_high + l2h
+
+        y_low = None
+        if self.conv_h2l is not None:
+            y_low = run("h2l", _pool(x_high))
+        if self.conv_l2l is not None:
+            l2l = run("l2l", _pool(x_low) if self.stride == 2 else x_low)
+            y_low = l2l if y_low is None else y_low + l2l
+        return OctaveFeatures(y_high, y_low)
+
+
+class OctaveConv(_OctaveConvNd):
     """Octave convolution: a Conv2D over a feature map split into high and low frequencies.
 
     Args:
@@ -289,236 +607,51 @@ class OctaveConv(nn.Layer):
     equals the plain conv to float32 rounding. A ``jit.to_static`` train-mode graph on CPU does
     the same; eval-mode static graphs (exports) and GPUs always run ``F.conv2d``, and a path conv
     with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
+
+    :class:`OctaveConv1D` and :class:`OctaveConv3D` are the same layer over 1 and 3 spatial axes.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntPair,
-        alpha_in: float = 0.5,
-        alpha_out: float = 0.5,
-        stride: int = 1,
-        padding: IntPair = 0,
-        dilation: IntPair = 1,
-        groups: int = 1,
-        bias: bool = False,
-        group_split: str = "width",
-    ) -> None:
-        super().__init__()
-        if group_split not in GROUP_SPLITS:
-            raise ValueError(f"group_split must be one of {', '.join(map(repr, GROUP_SPLITS))}, "
-                             f"got {group_split!r}")
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        _check_alpha("alpha_in", alpha_in)
-        _check_alpha("alpha_out", alpha_out)
-        if stride not in (1, 2) or isinstance(stride, bool):
-            raise ValueError(
-                f"OctaveConv supports stride 1 or 2 (stride 2 pools the inputs first), got {stride!r}"
-            )
-        kernel = _pair("kernel_size", kernel_size)
-        padding = _pair("padding", padding)
-        dilation = _pair("dilation", dilation)
+    _spatial = _SPATIAL[2]
 
-        self.in_split = split_channels(in_channels, alpha_in)
-        self.out_split = split_channels(out_channels, alpha_out)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.alpha_in, self.alpha_out = float(alpha_in), float(alpha_out)
-        self.stride, self.groups, self.group_split = stride, groups, group_split
-        self.kernel_size, self.padding, self.dilation = kernel, padding, dilation
-        self.is_depthwise = groups == in_channels > 1 and group_split == "width"
 
-        has_low = self.in_split.low > 0 or self.out_split.low > 0
-        same = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
-        if has_low and (padding != same or any(k % 2 == 0 for k in kernel)):
-            raise ValueError(
-                "OctaveConv with a low-frequency part needs a size-preserving convolution: an odd "
-                f"kernel with padding = dilation * (kernel_size - 1) // 2 = {same}; got "
-                f"kernel_size={kernel}, padding={padding}, dilation={dilation}"
-            )
-        group_split = self._split_groups()
+class OctaveConv1D(_OctaveConvNd):
+    """Octave convolution over sequences: a Conv1D over a map split into high and low frequencies.
 
-        def path(name: str, c_in: int, c_out: int, part_groups: int, with_bias: bool):
-            if c_in == 0 or c_out == 0:
-                return None
-            if c_out % part_groups:
-                raise ValueError(
-                    f"{name}: {c_out} output channels are not divisible by its {part_groups} groups "
-                    f"(in_channels={in_channels}, out_channels={out_channels}, groups={groups}, "
-                    f"alpha_in={alpha_in}, alpha_out={alpha_out}); choose channels that split evenly"
-                )
-            return nn.Conv2D(c_in, c_out, kernel, stride=1, padding=padding, dilation=dilation,
-                             groups=part_groups, bias_attr=None if with_bias else False)
+    The low part is at half length, ``ceil(L / 2)`` (window-2 average pool in ceil mode, nearest
+    2x upsample cropped to the high length). Arguments and rules (channel split by alpha, the four
+    paths, groups and depthwise, ``group_split``, stride 1 or 2, bias placement, the padding that
+    keeps sizes, the errors) are those of :class:`OctaveConv`, with ``kernel_size``, ``padding``
+    and ``dilation`` an int or a tuple of one int. ``alpha_in = alpha_out = 0`` is a
+    ``paddle.nn.Conv1D``; the path convs ``conv_h2h`` ... ``conv_l2l`` are ``nn.Conv1D``.
 
-        cin, cout = self.in_split, self.out_split
-        self.conv_h2h = path("conv_h2h", cin.high, cout.high, group_split.high, bias)
-        self.conv_l2l = path("conv_l2l", cin.low, cout.low, group_split.low, bias)
-        cross = not self.is_depthwise
-        self.conv_h2l = path("conv_h2l", cin.high if cross else 0, cout.low, group_split.high,
-                             bias and self.conv_l2l is None)
-        self.conv_l2h = path("conv_l2h", cin.low if cross else 0, cout.high, group_split.low,
-                             bias and self.conv_h2h is None)
+    Shapes:
+        input: an (N, C_in, L) Tensor when ``alpha_in == 0``, or a tuple ``(x_high, x_low)`` of
+            (N, C_in_high, L) and (N, C_in_low, ceil(L/2)); either may be None when its part has
+            no channels (with ``alpha_in == 1`` the high length is taken to be 2 * the low one).
+        output: ``OctaveFeatures(high, low)`` of (N, C_out_high, L') and (N, C_out_low,
+            ceil(L'/2)), L' = L at stride 1 and ceil(L/2) at stride 2; a part without channels
+            is None.
+    """
 
-    def _split_groups(self) -> OctaveChannels:
-        """Groups of the paths reading the high and the low input part."""
-        groups, cin, cout = self.groups, self.in_split, self.out_split
-        if groups == 1:
-            return OctaveChannels(1, 1)
-        if self.group_split == "count":
-            uneven = [f"{name} {count}" for name, count in (
-                ("high input", cin.high), ("low input", cin.low), ("high output", cout.high),
-                ("low output", cout.low)) if count % groups]
-            if uneven:
-                raise ValueError(
-                    f"group_split='count' gives every path {groups} groups, so each part's "
-                    f"channels must be a multiple of {groups}; not so for {', '.join(uneven)} "
-                    f"(in_channels={self.in_channels}, out_channels={self.out_channels}, "
-                    f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out})")
-            return OctaveChannels(groups, groups)
-        if self.in_channels % groups:
-            raise ValueError(
-                f"groups={groups} must divide in_channels={self.in_channels}"
-            )
-        width = self.in_channels // groups
-        if cin.high % width or cin.low % width:
-            raise ValueError(
-                f"groups={groups} do not split between the high ({cin.high}) and low ({cin.low}) "
-                f"input channels: each part must be a multiple of the group width "
-                f"in_channels / groups = {width} (alpha_in={self.alpha_in})"
-            )
-        if self.is_depthwise:
-            multiplier = self.out_channels // self.in_channels
-            if (self.out_channels % self.in_channels
-                    or cout != (cin.high * multiplier, cin.low * multiplier)):
-                raise ValueError(
-                    "a depthwise OctaveConv (groups == in_channels) maps each channel to its own "
-                    f"outputs, so it needs alpha_in == alpha_out and out_channels a multiple of "
-                    f"in_channels with the same split; got in {tuple(cin)} -> out {tuple(cout)} "
-                    f"(high, low) for alpha_in={self.alpha_in}, alpha_out={self.alpha_out}"
-                )
-        return OctaveChannels(high=cin.high // width, low=cin.low // width)
+    _spatial = _SPATIAL[1]
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}, stride={self.stride}, "
-            f"padding={self.padding}, groups={self.groups}"
-            + (f", group_split={self.group_split!r}" if self.group_split != "width" else "")
-        )
 
-    # ----------------------------------------------------------------------------- input checks
-    # Plain Python on static shapes (-1 for dynamic sides): kept out of the dy2static AST
-    # transform, which would otherwise turn the checks' `and`/`any` into graph ops and fail.
-    @paddle.jit.not_to_static
-    def _parse_input(self, x) -> Tuple[Optional[paddle.Tensor], Optional[paddle.Tensor]]:
-        """Return (x_high, x_low) after checking types, ranks, channels and the low map's size."""
-        if isinstance(x, _TENSOR_TYPES):
-            if self.in_split.low:
-                raise TypeError(
-                    f"OctaveConv with alpha_in={self.alpha_in} expects a tuple (x_high, x_low) "
-                    f"with {self.in_split.low} low-frequency channels, got a single Tensor; pass "
-                    "the previous octave layer's output, or use alpha_in=0 for a plain input"
-                )
-            x_high, x_low = x, None
-        elif isinstance(x, (tuple, list)) and len(x) == 2:
-            x_high, x_low = x
-        else:
-            raise TypeError(
-                "OctaveConv expects a Tensor (alpha_in=0) or a tuple (x_high, x_low), got "
-                f"{type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (tuple, list)) else "")
-            )
-        for part, tensor, channels in (("high", x_high, self.in_split.high),
-                                       ("low", x_low, self.in_split.low)):
-            if tensor is None:
-                if channels:
-                    raise ValueError(
-                        f"x_{part} is None but alpha_in={self.alpha_in} of in_channels="
-                        f"{self.in_channels} gives it {channels} channels"
-                    )
-                continue
-            if not isinstance(tensor, _TENSOR_TYPES):
-                raise TypeError(f"x_{part} must be a paddle.Tensor or None, got {type(tensor).__name__}")
-            if tensor.ndim != 4:
-                raise ValueError(
-                    f"x_{part} must be 4-D (N, C, H, W), got {tensor.ndim}-D shape {list(tensor.shape)}"
-                )
-            got = tensor.shape[1]
-            if got != channels and got >= 0:
-                raise ValueError(
-                    f"x_{part} has {got} channels, expected {channels} "
-                    f"(in_channels={self.in_channels}, alpha_in={self.alpha_in}: high "
-                    f"{self.in_split.high}, low {self.in_split.low})"
-                )
-        if x_high is not None and x_low is not None:
-            expected = [low_frequency_size(s) if s >= 0 else -1 for s in x_high.shape[2:]]
-            got = list(x_low.shape[2:])
-            if any(e >= 0 and g >= 0 and e != g for e, g in zip(expected, got)):
-                raise ValueError(
-                    f"x_low has spatial size {got}, expected ceil(H/2), ceil(W/2) = {expected} for "
-                    f"x_high of size {list(x_high.shape[2:])}"
-                )
-            if x_high.shape[0] != x_low.shape[0] and min(x_high.shape[0], x_low.shape[0]) >= 0:
-                raise ValueError(
-                    f"x_high and x_low have different batch sizes: {x_high.shape[0]} vs {x_low.shape[0]}"
-                )
-        return x_high, x_low
+class OctaveConv3D(_OctaveConvNd):
+    """Octave convolution over volumes or clips: a Conv3D over a map split by frequency.
 
-    # ---------------------------------------------------------------------------------- forward
-    def paths(self) -> Dict[str, nn.Conv2D]:
-        """The path convs that exist, by name: a subset of ``h2h``, ``h2l``, ``l2h``, ``l2l``."""
-        convs = {"h2h": self.conv_h2h, "h2l": self.conv_h2l, "l2h": self.conv_l2h,
-                 "l2l": self.conv_l2l}
-        return {name: conv for name, conv in convs.items() if conv is not None}
+    The low part is at half resolution on every axis, ``(ceil(D/2), ceil(H/2), ceil(W/2))``
+    (2x2x2 average pool in ceil mode, nearest 2x upsample cropped to the high map). Arguments
+    and rules are those of :class:`OctaveConv`, with ``kernel_size``, ``padding`` and
+    ``dilation`` an int or (kd, kh, kw)-style triples. ``alpha_in = alpha_out = 0`` is a
+    ``paddle.nn.Conv3D``; the path convs ``conv_h2h`` ... ``conv_l2l`` are ``nn.Conv3D``.
 
-    def bias_path(self, part: str) -> Optional[str]:
-        """The path that holds output ``part``'s bias ("h" or "l"): the same-frequency path
-        when it exists, else the cross path; None when the layer has no such output part."""
-        own, cross = ("h2h", "l2h") if part == "h" else ("l2l", "h2l")
-        paths = self.paths()
-        return own if own in paths else cross if cross in paths else None
+    Shapes:
+        input: an (N, C_in, D, H, W) Tensor when ``alpha_in == 0``, or a tuple ``(x_high, x_low)``
+            of (N, C_in_high, D, H, W) and (N, C_in_low, ceil(D/2), ceil(H/2), ceil(W/2)); either
+            may be None when its part has no channels.
+        output: ``OctaveFeatures(high, low)`` of (N, C_out_high, D', H', W') and
+            (N, C_out_low, ceil(D'/2), ceil(H'/2), ceil(W'/2)), each side halved (rounded up) at
+            stride 2; a part without channels is None.
+    """
 
-    def forward(self, x) -> OctaveFeatures:
-        x_high, x_low = self._parse_input(x)
-        return self.convolve(x_high, x_low)
-
-    @paddle.jit.not_to_static
-    def convolve(self, x_high: Optional[paddle.Tensor], x_low: Optional[paddle.Tensor],
-                 weights: Optional[PathWeights] = None) -> OctaveFeatures:
-        """The octave convolution of checked inputs, path by path.
-
-        Args:
-            x_high, x_low: the input parts, as ``forward`` receives them (checked there).
-            weights: None to run the path convs themselves (so their hooks, ``paddle.summary``
-                and ``paddle.flops`` see them), or per path the (weight, bias) to use instead,
-                e.g. with BatchNorm folded in (see ``OctConvBN``).
-        """
-        def run(name: str, x: paddle.Tensor) -> paddle.Tensor:
-            conv = getattr(self, "conv_" + name)
-            if weights is None and (conv._forward_pre_hooks or conv._forward_post_hooks):
-                return conv(x)  # hooked (paddle.summary, paddle.flops): let them see the conv
-            weight, bias = (conv.weight, conv.bias) if weights is None else weights[name]
-            return _path_conv2d(x, weight, bias, self.padding, self.dilation, conv._groups,
-                                training=self.training)
-
-        if self.stride == 2 and x_high is not None and (self.conv_h2h is not None
-                                                         or self.conv_h2l is not None):
-            x_high = _pool(x_high)
-
-        y_high = run("h2h", x_high) if self.conv_h2h is not None else None
-        if self.conv_l2h is not None:
-            l2h = run("l2h", x_low)
-            if self.stride == 1:
-                # stride 2 needs no upsample: x_low is already at the output's high size.
-                l2h = _upsample_to(l2h, x_high)
-            y_high = l2h if y_high is None else y_high + l2h
-
-        y_low = None
-        if self.conv_h2l is not None:
-            y_low = run("h2l", _pool(x_high))
-        if self.conv_l2l is not None:
-            l2l = run("l2l", _pool(x_low) if self.stride == 2 else x_low)
-            y_low = l2l if y_low is None else y_low + l2l
-        return OctaveFeatures(y_high, y_low)
+    _spatial = _SPATIAL[3]

@@ -1,7 +1,8 @@
 """count_flops / count_params against numbers worked out by hand, and paddle.summary's view.
 
 MACs of a conv = output pixels * out_channels * (in_channels / groups) * kh * kw, so a path at half
-resolution costs a quarter of the same conv at full resolution.
+resolution costs a quarter of the same conv at full resolution (in 1-D, with k taps per output
+element, a half; in 3-D, with kd * kh * kw, an eighth).
 """
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 import pytest
 
-from paddle_octconv import OctaveConv, OctConvBN, OctConvBNAct, count_flops, count_params, split_channels
+from paddle_octconv import (OctaveConv, OctaveConv1D, OctaveConv3D, OctConvBN, OctConvBNAct, OctConvBNAct3D,
+                            count_flops, count_params, split_channels)
 
 K3 = 3 * 3
+K1D, K3D = 3, 3 * 3 * 3
 
 
 class FromPlain(nn.Layer):
-    """Feeds an octave layer from one tensor: channel slice + pooling, which cost no MACs."""
+    """Feeds an octave layer from one (N, C, L), (N, C, H, W) or (N, C, D, H, W) tensor: channel
+    slice + pooling, which cost no MACs."""
 
     def __init__(self, octave: OctaveConv):
         super().__init__()
@@ -26,7 +30,8 @@ class FromPlain(nn.Layer):
 
     def forward(self, x):
         low = x[:, self.high:]
-        low = F.avg_pool2d(low, 2, 2, ceil_mode=True) if low.shape[1] else None
+        pool = {3: F.avg_pool1d, 4: F.avg_pool2d, 5: F.avg_pool3d}[x.ndim]
+        low = pool(low, 2, 2, ceil_mode=True) if low.shape[1] else None
         return self.octave((x[:, :self.high] if self.high else None, low))
 
 
@@ -52,6 +57,27 @@ FLOP_CASES = [
         nn.Conv2D(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2D(8, 8, 3, padding=1, groups=4),
         nn.AdaptiveAvgPool2D(1), nn.Flatten(), nn.Linear(8, 10)), (2, 3, 9, 9),
      2 * (8 * 3 * K3 * 25 + 8 * 2 * K3 * 25 + 8 * 10)),  # 9x9 stride 2 -> 5x5
+    # 1-D: half-length paths count a half
+    ("1d alpha 0 -> .5, odd 9", lambda: OctaveConv1D(4, 8, 3, 0.0, 0.5, padding=1), (1, 4, 9),
+     4 * 4 * K1D * 9 + 4 * 4 * K1D * 5),  # h2h at 9, h2l at ceil(9/2) = 5
+    ("1d .5 -> .5 stride 2", lambda: FromPlain(OctaveConv1D(8, 8, 3, 0.5, 0.5, stride=2, padding=1)), (2, 8, 8),
+     2 * 4 * 4 * K1D * (4 + 4 + 2 + 2)),  # h2h and l2h at 4, h2l and l2l at 2
+    ("1d plain Conv1D, grouped Conv1D, Linear", lambda: nn.Sequential(
+        nn.Conv1D(3, 8, 3, stride=2, padding=1), nn.Conv1D(8, 8, 3, padding=1, groups=4),
+        nn.AdaptiveAvgPool1D(1), nn.Flatten(), nn.Linear(8, 10)), (2, 3, 9),
+     2 * (8 * 3 * K1D * 5 + 8 * 2 * K1D * 5 + 8 * 10)),
+    # 3-D: half-resolution paths count an eighth
+    ("3d alpha 0 -> .5, 4x5x3", lambda: OctaveConv3D(4, 8, 3, 0.0, 0.5, padding=1), (1, 4, 4, 5, 3),
+     4 * 4 * K3D * 60 + 4 * 4 * K3D * 12),  # low map 2x3x2
+    ("3d .5 -> .5", lambda: FromPlain(OctaveConv3D(8, 8, 3, 0.5, 0.5, padding=1)), (1, 8, 4, 4, 4),
+     4 * 4 * K3D * (64 + 8 + 8 + 8)),
+    ("3d depthwise", lambda: FromPlain(OctaveConv3D(8, 8, 3, 0.5, 0.5, padding=1, groups=8)), (1, 8, 4, 4, 4),
+     4 * 1 * K3D * 64 + 4 * 1 * K3D * 8),
+    ("OctConvBNAct3D counts only its conv", lambda: OctConvBNAct3D(4, 8, 3, 0.0, 0.5, padding=1), (1, 4, 4, 4, 4),
+     4 * 4 * K3D * 64 + 4 * 4 * K3D * 8),
+    ("3d plain Conv3D, Linear", lambda: nn.Sequential(
+        nn.Conv3D(3, 8, 3, stride=2, padding=1), nn.AdaptiveAvgPool3D(1), nn.Flatten(), nn.Linear(8, 10)),
+     (1, 3, 5, 5, 5), 8 * 3 * K3D * 27 + 8 * 10),  # 5^3 stride 2 -> 3^3
 ]
 
 
@@ -67,6 +93,19 @@ def test_octave_cost_is_the_papers_fraction_of_a_plain_conv(alpha, percent_of_pl
     octave = count_flops(FromPlain(OctaveConv(64, 64, 3, alpha, alpha, padding=1)), (1, 64, 8, 8))
     assert octave == plain * ((1 - alpha) ** 2 + (2 * alpha * (1 - alpha) + alpha ** 2) / 4)
     assert round(100 * octave / plain) == percent_of_plain
+
+
+@pytest.mark.parametrize("dims,octave_type,plain_type", [(1, OctaveConv1D, nn.Conv1D), (3, OctaveConv3D, nn.Conv3D)])
+def test_nd_octave_cost_and_params(dims, octave_type, plain_type):
+    """MACs: (1-a)^2 + (2a(1-a) + a^2) / 2^dims of the plain conv's; params: the plain conv's."""
+    size = (1, 16) + (4,) * dims
+    plain = plain_type(16, 16, 3, padding=1, bias_attr=False)
+    assert count_flops(plain, size) == 16 * 16 * 3 ** dims * 4 ** dims
+    for alpha in (0.25, 0.5):
+        octave = octave_type(16, 16, 3, alpha, alpha, padding=1)
+        assert count_params(octave) == count_params(plain) == 16 * 16 * 3 ** dims
+        assert count_flops(FromPlain(octave), size) == \
+            count_flops(plain, size) * ((1 - alpha) ** 2 + (2 * alpha * (1 - alpha) + alpha ** 2) / 2 ** dims)
 
 
 @pytest.mark.parametrize("bias", (False, True))
@@ -110,9 +149,11 @@ def test_count_flops_leaves_the_model_as_it_was():
 @pytest.mark.parametrize("call,error,message", [
     (lambda: count_params(object()), TypeError, "count_params expects a paddle.nn.Layer, got object"),
     (lambda: count_flops("model", (1, 3, 8, 8)), TypeError, "count_flops expects a paddle.nn.Layer, got str"),
-    (lambda: count_flops(nn.Conv2D(3, 3, 1), (3, 8, 8)), ValueError,
-     r"four positive ints \(N, C, H, W\), got \(3, 8, 8\)"),
-], ids=["params-not-layer", "flops-not-layer", "flops-3d"])
+    (lambda: count_flops(nn.Conv2D(3, 3, 1), (3, 8)), ValueError,
+     r"3 to 5 positive ints, \(N, C, L\), \(N, C, H, W\) or \(N, C, D, H, W\), got \(3, 8\)"),
+    (lambda: count_flops(nn.Conv2D(3, 3, 1), (1, 3, 8, 0)), ValueError, r"positive ints.*got \(1, 3, 8, 0\)"),
+    (lambda: count_flops(nn.Conv3D(3, 3, 1), (1, 3, 2, 2, 2, 2)), ValueError, r"3 to 5 positive ints"),
+], ids=["params-not-layer", "flops-not-layer", "flops-2d", "flops-zero-side", "flops-6d"])
 def test_counting_refuses_bad_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
