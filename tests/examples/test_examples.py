@@ -3,6 +3,7 @@ table is the one examples/feature_table.py measures today."""
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,11 +21,13 @@ def load(name: str):
     ["--arch", "oct_mobilenet_v2", "--size", "32"],
 ])
 def test_fpn_example_trains_and_its_loss_falls(args, capsys):
-    losses = load("segmentation_fpn").main(args + ["--steps", "8", "--batch", "4"])
-    assert len(losses) == 8
-    assert sum(losses[-2:]) < sum(losses[:2]), losses
+    losses = load("segmentation_fpn").main(args + ["--steps", "10", "--batch", "4"])
+    assert len(losses) == 10
+    # Each step sees a fresh batch, so an untrained net's loss wanders (measured: the last 3
+    # steps' mean 0.96x and 1.09x the first 3's without optimizer steps); training: 0.53x, 0.81x.
+    assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
     out = capsys.readouterr().out
-    assert "channels [" in out and out.count("loss ") == 8
+    assert "channels [" in out and out.count("loss ") == 10
 
 
 def test_readme_feature_table_is_the_measured_one():
