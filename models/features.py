@@ -48,8 +48,7 @@ classification checkpoints, and ``output_stride`` changes no parameter shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import (Callable, Dict, Iterator, List, Literal, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import Callable, Iterator, List, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import paddle
 import paddle.nn as nn

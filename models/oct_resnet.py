@@ -47,9 +47,9 @@ from .records import variant
 from .registry import register_variant
 from .weights import PretrainedArg, build_with_weights
 
-__all__ = ["Bottleneck", "OctResNet", "OUTPUT_STRIDES", "oct_resnet26", "oct_resnet50", "oct_resnet101",
-           "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d", "oct_resnext101_32x4d",
-           "oct_se_resnet50"]
+__all__ = ["Bottleneck", "OctResNet", "OUTPUT_STRIDES", "oct_resnet26", "oct_resnet50",
+           "oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d",
+           "oct_resnext101_32x4d", "oct_se_resnet50"]
 
 # (planes, stride) of layer1 .. layer4; a stage outputs planes * Bottleneck.expansion channels.
 _STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
