@@ -4,15 +4,15 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from typing import AbstractSet, Callable, Mapping, TypeVar, Union
+from typing import AbstractSet, Callable, Mapping, Sequence, TypeVar, Union
 
 import paddle
 import paddle.nn as nn
 
 from paddle_octconv import OctaveFeatures
 
-__all__ = ["check_alpha", "check_positive_int", "check_bool", "check_width", "check_options",
-           "options_checked", "scale_channels", "init_weights", "as_features"]
+__all__ = ["check_alpha", "check_positive_int", "check_bool", "check_width", "check_choice",
+           "check_options", "options_checked", "scale_channels", "init_weights", "as_features"]
 
 OctaveInput = Union[paddle.Tensor, OctaveFeatures]
 Builder = TypeVar("Builder", bound=Callable[..., nn.Layer])
@@ -58,6 +58,18 @@ def check_width(name: str, value: float) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return float(value)
+
+
+Choice = TypeVar("Choice")
+
+
+def check_choice(name: str, value: Choice, allowed: Sequence[Choice], why: str = "") -> Choice:
+    """Return ``value`` if it is one of ``allowed`` (and of their type: 16.0 is not 16, True is
+    not 1), else raise a ValueError naming ``name``, the allowed values and ``why``."""
+    if type(value) is not type(allowed[0]) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}{why}, "
+                         f"got {value!r}")
+    return value
 
 
 def scale_channels(channels: int, width: float) -> int:

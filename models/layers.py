@@ -14,7 +14,7 @@ from paddle_octconv import OctaveFeatures, OctConvBN, OctConvBNAct, split_channe
 
 from .common import OctaveInput, as_features
 
-__all__ = ["Layout", "PlainConvBN", "conv_bn", "OctaveSE", "norms_of"]
+__all__ = ["Layout", "PlainConvBN", "conv_bn", "same_padding", "OctaveSE", "norms_of"]
 
 ActLayer = Callable[[], nn.Layer]
 
@@ -29,8 +29,9 @@ class PlainConvBN(nn.Layer):
     """Conv2D (no bias) + BatchNorm2D (+ activation) on a plain map.
 
     Args:
-        in_channels, out_channels, kernel_size, stride, groups: as ``paddle.nn.Conv2D``; padding
-            is ``kernel_size // 2``.
+        in_channels, out_channels, kernel_size, stride, groups, dilation: as
+            ``paddle.nn.Conv2D``; padding is ``dilation * (kernel_size - 1) // 2`` (sizes kept
+            at stride 1, whatever the dilation).
         act_layer: a callable returning the activation, or None for none.
 
     Shapes:
@@ -39,10 +40,12 @@ class PlainConvBN(nn.Layer):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 groups: int = 1, act_layer: Optional[ActLayer] = None) -> None:
+                 groups: int = 1, act_layer: Optional[ActLayer] = None,
+                 dilation: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2D(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=kernel_size // 2, groups=groups, bias_attr=False)
+                              padding=same_padding(kernel_size, dilation), dilation=dilation,
+                              groups=groups, bias_attr=False)
         self.bn = nn.BatchNorm2D(out_channels)
         self.act = act_layer() if act_layer is not None else None
 
@@ -54,22 +57,30 @@ class PlainConvBN(nn.Layer):
         return OctaveFeatures(self.act(y) if self.act is not None else y, None)
 
 
+def same_padding(kernel_size: int, dilation: int = 1) -> int:
+    """The padding that keeps sizes at stride 1 for an odd ``kernel_size`` and any dilation."""
+    return dilation * (kernel_size - 1) // 2
+
+
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int, alpha_in: float,
             alpha_out: float, stride: int = 1, groups: int = 1,
             act_layer: Optional[ActLayer] = None, layout: Layout = "d-li14",
-            group_split: str = "width") -> nn.Layer:
+            group_split: str = "width", dilation: int = 1) -> nn.Layer:
     """Conv + per-part BN (+ ``act_layer``): plain or octave as ``layout`` says for alpha 0 -> 0.
 
     ``groups`` is the group count of the conv (``in_channels == groups`` is depthwise); an octave
     conv applies it to its parts as ``group_split`` says (see :class:`paddle_octconv.OctaveConv`).
-    Padding keeps sizes.
+    Padding keeps sizes, also when dilated: an octave conv dilates every path alike, so the low
+    map stays at (ceil(H / 2), ceil(W / 2)) of the high one.
     """
     if layout == "paddle" and alpha_in == 0 and alpha_out == 0:
-        return PlainConvBN(in_channels, out_channels, kernel_size, stride, groups, act_layer)
+        return PlainConvBN(in_channels, out_channels, kernel_size, stride, groups, act_layer,
+                           dilation)
     if layout not in ("d-li14", "paddle"):
         raise ValueError(f"layout must be 'd-li14' or 'paddle', got {layout!r}")
     args = (in_channels, out_channels, kernel_size, alpha_in, alpha_out)
-    kwargs = dict(stride=stride, padding=kernel_size // 2, groups=groups, group_split=group_split)
+    kwargs = dict(stride=stride, padding=same_padding(kernel_size, dilation), dilation=dilation,
+                  groups=groups, group_split=group_split)
     if act_layer is None:
         return OctConvBN(*args, **kwargs)
     return OctConvBNAct(*args, act_layer=act_layer, **kwargs)

@@ -6,6 +6,8 @@ OctConvBNAct (``.1``). Block 1's pointwise conv splits the map into octave parts
 blocks 2-10 are octave, block 11's depthwise conv is octave and its pointwise conv merges the parts
 (alpha -> 0), blocks 12 and 13 are plain. Depthwise octave convs have only the high->high and
 low->low paths. ``alpha=0`` gives plain MobileNet V1 with the same parameter names.
+``features_only=True`` gives the stages ``features.1``, ``.3``, ``.5``, ``.11``, ``.13`` as a
+feature extractor (:mod:`models.features`).
 
     >>> import paddle
     >>> from models import oct_mobilenet
@@ -15,14 +17,17 @@ low->low paths. ``alpha=0`` gives plain MobileNet V1 with the same parameter nam
 from __future__ import annotations
 
 from functools import partial
+from typing import Optional, Sequence, Tuple
 
 import paddle
 import paddle.nn as nn
 
-from paddle_octconv import OctConvBNAct
+from paddle_octconv import OctConvBNAct, split_channels
 
-from .common import (check_alpha, check_bool, check_positive_int, check_width, init_weights,
-                     scale_channels)
+from .common import (check_alpha, check_bool, check_choice, check_positive_int, check_width,
+                     init_weights, scale_channels)
+from .features import (NO_DILATION, FeatureOutput, FeatureStage, chain_stages,
+                       feature_options, with_features)
 from .records import variant
 from .registry import register_variant
 from .weights import PretrainedArg, build_with_weights
@@ -79,24 +84,33 @@ class OctMobileNet(nn.Layer):
         self.alpha, self.num_classes = alpha, num_classes
 
         channels = scale_channels(_STEM_CHANNELS, width_mult)
+        reduction = 1 if small_input else 2
         stem = nn.Sequential(
-            nn.Conv2D(in_channels, channels, 3, stride=1 if small_input else 2, padding=1,
-                      bias_attr=False),
+            nn.Conv2D(in_channels, channels, 3, stride=reduction, padding=1, bias_attr=False),
             nn.BatchNorm2D(channels),
             nn.ReLU(),
         )
         blocks, alpha_in = [], 0.0
+        # reduction and (high, low) widths of each output of features.0 .. features.13
+        self._reductions, self._widths = [reduction], [split_channels(channels, 0.0)]
         for out_channels, stride, octave in _BLOCKS:
             alpha_out = alpha if octave else 0.0
             out_channels = scale_channels(out_channels, width_mult)
             blocks.append(depthwise_separable(channels, out_channels, stride, alpha_in, alpha_out))
-            channels, alpha_in = out_channels, alpha_out
+            channels, alpha_in, reduction = out_channels, alpha_out, reduction * stride
+            self._reductions.append(reduction)
+            self._widths.append(split_channels(channels, alpha_out))
         self.features = nn.Sequential(stem, *blocks)
         self.num_features = channels
 
         self.avgpool = nn.AdaptiveAvgPool2D(1)
         self.fc = nn.Linear(channels, num_classes)
         init_weights(self)
+
+    def feature_stages(self) -> Tuple[FeatureStage, ...]:
+        """The stages ``features_only`` offers: the last block of each reduction level,
+        ``features.1``, ``.3``, ``.5``, ``.11``, ``.13`` (:mod:`models.features`)."""
+        return chain_stages("features", self._reductions, self._widths)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """(N, in_channels, H, W) images -> (N, 1024 * width_mult, H', W') plain features."""
@@ -115,10 +129,14 @@ _RECORD = variant("oct_mobilenet")
 
 def _oct_mobilenet(pretrained: PretrainedArg = False, num_classes: int = 1000,
                    alpha: float = _RECORD.alpha, *, width_mult: float = 1.0,
-                   in_channels: int = 3, small_input: bool = False) -> OctMobileNet:
+                   in_channels: int = 3, small_input: bool = False, output_stride: int = 32,
+                   features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
+                   feature_output: FeatureOutput = "merged") -> nn.Layer:
+    check_choice("output_stride", output_stride, (32,), NO_DILATION)
+    features = feature_options(features_only, out_indices, feature_output)
     build = partial(OctMobileNet, num_classes=num_classes, alpha=alpha, width_mult=width_mult,
                     in_channels=in_channels, small_input=small_input)
-    return build_with_weights("oct_mobilenet", pretrained, build)
+    return build_with_weights("oct_mobilenet", pretrained, with_features(build, features))
 
 
 oct_mobilenet = register_variant("oct_mobilenet", _oct_mobilenet)

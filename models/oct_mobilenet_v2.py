@@ -13,6 +13,8 @@ low->low paths: no cross paths), and the projection merges them (alpha -> 0: hig
 low->high). Block inputs and outputs stay plain (high frequency), and the later blocks are plain.
 Convs between plain maps are plain Conv2D + BN, so ``alpha=0`` is exactly
 ``paddle.vision.models.mobilenet_v2(scale=width_mult)`` (same outputs once its weights are copied).
+``features_only=True`` gives the stages ``features.1``, ``.3``, ``.6``, ``.13``, ``.17`` as a
+feature extractor (:mod:`models.features`); they are plain maps (block outputs are plain).
 
 Two channel layouts (``layout``): "paddle" (default) rounds channels with :func:`make_divisible`
 and, as the paper, block 1 (expansion ratio 1) has no expansion conv, so it stays plain: blocks
@@ -28,15 +30,17 @@ are those the official figures (3.5M / 256M, 4.2M / 295M) were published for.
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Dict, Literal, Optional
+from typing import Callable, Dict, Literal, Optional, Sequence, Tuple
 
 import paddle
 import paddle.nn as nn
 
-from paddle_octconv import OctaveFeatures
+from paddle_octconv import OctaveFeatures, split_channels
 
-from .common import (OctaveInput, as_features, check_alpha, check_bool, check_positive_int,
-                     check_width, init_weights)
+from .common import (OctaveInput, as_features, check_alpha, check_bool, check_choice,
+                     check_positive_int, check_width, init_weights)
+from .features import (NO_DILATION, FeatureOutput, FeatureStage, chain_stages,
+                       feature_options, with_features)
 from .layers import PlainConvBN, conv_bn
 from .records import variant
 from .registry import register_variant
@@ -141,8 +145,10 @@ class OctMobileNetV2(nn.Layer):
         expand_conv = True if layout == "official" else None
 
         channels = scale(_STEM_CHANNELS * width_mult)
-        layers = [PlainConvBN(in_channels, channels, 3, stride=1 if small_input else 2,
-                              act_layer=nn.ReLU6)]
+        reduction = 1 if small_input else 2
+        layers = [PlainConvBN(in_channels, channels, 3, stride=reduction, act_layer=nn.ReLU6)]
+        # reduction of each output of features.0 .. features.17 (the feature stages' chain)
+        self._reductions, self._widths = [reduction], [channels]
         for t, c, n, s in _SETTING:
             out_channels = scale(c * width_mult)
             for i in range(n):
@@ -150,7 +156,9 @@ class OctMobileNetV2(nn.Layer):
                 octave = len(layers) <= OCTAVE_BLOCKS and (t != 1 or expand_conv is True)
                 layers.append(InvertedResidual(channels, out_channels, s if i == 0 else 1, t,
                                                alpha if octave else 0.0, expand_conv))
-                channels = out_channels
+                channels, reduction = out_channels, reduction * (s if i == 0 else 1)
+                self._reductions.append(reduction)
+                self._widths.append(channels)
         self.num_features = scale(_LAST_CHANNELS * max(1.0, width_mult))
         layers.append(PlainConvBN(channels, self.num_features, 1, act_layer=nn.ReLU6))
         self.features = nn.Sequential(*layers)
@@ -159,6 +167,13 @@ class OctMobileNetV2(nn.Layer):
         self.classifier = nn.Sequential(nn.Dropout(dropout),
                                         nn.Linear(self.num_features, num_classes))
         init_weights(self)
+
+    def feature_stages(self) -> Tuple[FeatureStage, ...]:
+        """The stages ``features_only`` offers: the last block of each reduction level,
+        ``features.1``, ``.3``, ``.6``, ``.13``, ``.17``, all plain; ``features.18`` (the 1x1
+        conv to ``num_features``) is the head's, as timm's ``conv_head``."""
+        return chain_stages("features", self._reductions,
+                            [split_channels(c, 0.0) for c in self._widths])
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """(N, in_channels, H, W) images -> (N, num_features, H', W') plain features."""
@@ -178,10 +193,15 @@ _RECORD = variant("oct_mobilenet_v2")
 def _oct_mobilenet_v2(pretrained: PretrainedArg = False, num_classes: int = 1000,
                       alpha: float = _RECORD.alpha, *, width_mult: float = 1.0,
                       in_channels: int = 3, small_input: bool = False,
-                      layout: ChannelLayout = "paddle") -> OctMobileNetV2:
+                      layout: ChannelLayout = "paddle", output_stride: int = 32,
+                      features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
+                      feature_output: FeatureOutput = "merged") -> nn.Layer:
+    check_choice("output_stride", output_stride, (32,), NO_DILATION)
+    features = feature_options(features_only, out_indices, feature_output)
     build = partial(OctMobileNetV2, num_classes=num_classes, alpha=alpha, width_mult=width_mult,
                     in_channels=in_channels, small_input=small_input, layout=layout)
-    return build_with_weights("oct_mobilenet_v2", pretrained, build, classifier="classifier.1")
+    return build_with_weights("oct_mobilenet_v2", pretrained, with_features(build, features),
+                              classifier="classifier.1")
 
 
 oct_mobilenet_v2 = register_variant("oct_mobilenet_v2", _oct_mobilenet_v2)

@@ -14,6 +14,15 @@ One class builds every variant (:data:`models.records.VARIANTS` holds their argu
   plain Conv2D + BN between plain maps, so ``alpha=0`` is paddle.vision's ResNeXt.
 - Oct-SE-ResNet-50: Oct-ResNet-50 with an :class:`~models.layers.OctaveSE` in every bottleneck.
 
+``output_stride`` 16 or 8 (default 32) dilates the last one or two stages instead of striding,
+as torchvision's ``replace_stride_with_dilation``: the stage's first block gets stride 1 (its
+downsample too) and the dilation the network had before that stage, and the stage's other blocks
+the dilation times 2 (so layer3 and layer4 at output_stride 8: 1, 2, 2, ... and 2, 4, 4, ...). A
+dilated octave conv dilates its four paths alike and keeps sizes, so the low map stays at
+(ceil(H / 2), ceil(W / 2)) of the high one; parameter shapes do not change, so one state dict
+fits every output_stride. ``features_only=True`` gives the stages as a feature extractor
+(:mod:`models.features`).
+
     >>> import paddle
     >>> from models import oct_resnet50
     >>> model = oct_resnet50(num_classes=10)
@@ -23,26 +32,30 @@ One class builds every variant (:data:`models.records.VARIANTS` holds their argu
 from __future__ import annotations
 
 from functools import partial
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import paddle
 import paddle.nn as nn
 
 from paddle_octconv import OctaveFeatures, split_channels
 
-from .common import (OctaveInput, as_features, check_alpha, check_bool, check_positive_int,
-                     check_width, init_weights, scale_channels)
+from .common import (OctaveInput, as_features, check_alpha, check_bool, check_choice,
+                     check_positive_int, check_width, init_weights, scale_channels)
+from .features import FeatureOutput, FeatureStage, feature_options, with_features
 from .layers import Layout, OctaveSE, conv_bn, norms_of
 from .records import variant
 from .registry import register_variant
 from .weights import PretrainedArg, build_with_weights
 
-__all__ = ["Bottleneck", "OctResNet", "oct_resnet26", "oct_resnet50", "oct_resnet101",
-           "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d", "oct_resnext101_32x4d",
-           "oct_se_resnet50"]
+__all__ = ["Bottleneck", "OctResNet", "OUTPUT_STRIDES", "oct_resnet26", "oct_resnet50",
+           "oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d",
+           "oct_resnext101_32x4d", "oct_se_resnet50"]
 
 # (planes, stride) of layer1 .. layer4; a stage outputs planes * Bottleneck.expansion channels.
 _STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
+#: output_stride -> how many of the last stages dilate instead of striding (torchvision's
+#: replace_stride_with_dilation for layer2 .. layer4: [F, F, F], [F, F, T], [F, T, T]).
+OUTPUT_STRIDES: Dict[int, int] = {32: 0, 16: 1, 8: 2}
 
 
 class Bottleneck(nn.Layer):
@@ -57,6 +70,7 @@ class Bottleneck(nn.Layer):
         planes: the block outputs ``4 * planes`` channels; the 1x1 and 3x3 convs have
             ``int(planes * base_width / 64) * groups`` (``planes`` for a ResNet).
         stride: 1, or 2 to halve H and W.
+        dilation: dilation of the 3x3 conv (its padding keeps sizes), for output_stride < 32.
         alpha_in: low-frequency fraction of the input (0 for a plain input Tensor).
         alpha_out: low-frequency fraction of the output and of the inner convs.
         groups: groups of the 3x3 conv (32 for ResNeXt-32x4d), that many in each frequency part.
@@ -73,8 +87,8 @@ class Bottleneck(nn.Layer):
     expansion = 4
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, alpha_in: float = 0.5,
-                 alpha_out: float = 0.5, *, groups: int = 1, base_width: int = 64,
-                 se_reduction: int = 0, layout: Layout = "d-li14") -> None:
+                 alpha_out: float = 0.5, *, dilation: int = 1, groups: int = 1,
+                 base_width: int = 64, se_reduction: int = 0, layout: Layout = "d-li14") -> None:
         super().__init__()
         out_channels = planes * self.expansion
         mid = int(planes * base_width / 64) * groups
@@ -82,7 +96,7 @@ class Bottleneck(nn.Layer):
         self.conv1 = conv(in_channels, mid, 1, alpha_in, alpha_out, act_layer=nn.ReLU)
         # ResNeXt: `groups` groups in each frequency part, whatever alpha (the official code).
         self.conv2 = conv(mid, mid, 3, alpha_out, alpha_out, stride=stride, groups=groups,
-                          group_split="count", act_layer=nn.ReLU)
+                          group_split="count", act_layer=nn.ReLU, dilation=dilation)
         self.conv3 = conv(mid, out_channels, 1, alpha_out, alpha_out)
         self.se = OctaveSE(out_channels, alpha_out, se_reduction) if se_reduction else None
         self.relu = nn.ReLU()
@@ -126,6 +140,8 @@ class OctResNet(nn.Layer):
         layout: "d-li14" (every conv an OctConvBN, the public PyTorch checkpoints' keys) or
             "paddle" (convs between plain maps are plain Conv2D + BN, so alpha 0 is exactly the
             paddle.vision model).
+        output_stride: 32, or 16 / 8 to dilate layer4 / layer3 and layer4 instead of striding
+            (see the module docstring); with ``small_input`` every stride is 4x smaller.
 
     Shapes:
         input: (N, in_channels, H, W), any H, W >= 1.
@@ -135,7 +151,8 @@ class OctResNet(nn.Layer):
     def __init__(self, layers: Sequence[int], num_classes: int = 1000, alpha: float = 0.5,
                  in_channels: int = 3, small_input: bool = False,
                  zero_init_residual: bool = False, width: float = 1.0, groups: int = 1,
-                 base_width: int = 64, se_reduction: int = 0, layout: Layout = "d-li14") -> None:
+                 base_width: int = 64, se_reduction: int = 0, layout: Layout = "d-li14",
+                 output_stride: int = 32) -> None:
         super().__init__()
         if len(layers) != len(_STAGES):
             raise ValueError(
@@ -148,12 +165,14 @@ class OctResNet(nn.Layer):
         check_bool("small_input", small_input)
         check_bool("zero_init_residual", zero_init_residual)
         width = check_width("width", width)
+        check_choice("output_stride", output_stride, tuple(OUTPUT_STRIDES))
         self.alpha, self.num_classes, self.width = alpha, num_classes, width
+        self.output_stride = output_stride
 
         stem = scale_channels(64, width)
-        kernel, stride = (3, 1) if small_input else (7, 2)
-        self.conv1 = nn.Conv2D(in_channels, stem, kernel, stride=stride, padding=kernel // 2,
-                               bias_attr=False)
+        kernel, stem_stride = (3, 1) if small_input else (7, 2)
+        self.conv1 = nn.Conv2D(in_channels, stem, kernel, stride=stem_stride,
+                               padding=kernel // 2, bias_attr=False)
         self.bn1 = nn.BatchNorm2D(stem)
         self.relu = nn.ReLU()
         self.maxpool = nn.Identity() if small_input else nn.MaxPool2D(3, stride=2, padding=1)
@@ -162,17 +181,29 @@ class OctResNet(nn.Layer):
         alphas = (0.0, alpha, alpha, alpha, 0.0)
         block = partial(Bottleneck, groups=groups, base_width=base_width,
                         se_reduction=se_reduction, layout=layout)
-        channels = stem
+        # The stages features_only offers: (module, layers run, channels, reduction).
+        self._stages = [FeatureStage("relu", ("conv1", "bn1", "relu"), split_channels(stem, 0.0),
+                                     stem_stride)]
+        reduction = stem_stride * (1 if small_input else 2)  # after the max-pool
+        dilated = len(_STAGES) - OUTPUT_STRIDES[output_stride]  # layer{i + 1} dilates if i >= it
+        channels, dilation, stem_layers = stem, 1, ("maxpool",)
         for i, ((planes, stride), blocks) in enumerate(zip(_STAGES, layers)):
             planes = scale_channels(planes, width)
             out_channels = planes * Bottleneck.expansion
+            first_dilation = dilation
+            if i >= dilated:  # torchvision's rule: the stride becomes the later blocks' dilation
+                dilation, stride = dilation * stride, 1
             self.add_sublayer(f"layer{i + 1}", nn.Sequential(
                 # the first block strides and changes alpha; the others keep alphas[i + 1]
-                block(channels, planes, stride, alphas[i], alphas[i + 1]),
-                *(block(out_channels, planes, 1, alphas[i + 1], alphas[i + 1])
+                block(channels, planes, stride, alphas[i], alphas[i + 1],
+                      dilation=first_dilation),
+                *(block(out_channels, planes, 1, alphas[i + 1], alphas[i + 1], dilation=dilation)
                   for _ in range(blocks - 1)),
             ))
-            channels = out_channels
+            channels, reduction = out_channels, reduction * stride
+            self._stages.append(FeatureStage(f"layer{i + 1}", stem_layers + (f"layer{i + 1}",),
+                                             split_channels(channels, alphas[i + 1]), reduction))
+            stem_layers = ()
         self.num_features = channels
 
         self.avgpool = nn.AdaptiveAvgPool2D(1)
@@ -183,6 +214,11 @@ class OctResNet(nn.Layer):
             for layer in self.sublayers():
                 if isinstance(layer, Bottleneck):
                     layer.zero_init_last()
+
+    def feature_stages(self) -> Tuple[FeatureStage, ...]:
+        """The stages ``features_only`` offers: the stem (``relu``, before the max-pool) and
+        layer1 .. layer4, with their (high, low) widths and reductions (:mod:`models.features`)."""
+        return tuple(self._stages)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         """(N, in_channels, H, W) images -> (N, num_features, H', W') plain features."""
@@ -205,11 +241,14 @@ def _builder(name: str):
 
     def builder(pretrained: PretrainedArg = False, num_classes: int = 1000,
                 alpha: float = record.alpha, *, in_channels: int = 3, small_input: bool = False,
-                zero_init_residual: bool = False, width: float = 1.0) -> OctResNet:
+                zero_init_residual: bool = False, width: float = 1.0, output_stride: int = 32,
+                features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
+                feature_output: FeatureOutput = "merged") -> nn.Layer:
+        features = feature_options(features_only, out_indices, feature_output)
         build = partial(OctResNet, num_classes=num_classes, alpha=alpha, in_channels=in_channels,
                         small_input=small_input, zero_init_residual=zero_init_residual,
-                        width=width, **record.arch)
-        return build_with_weights(name, pretrained, build)
+                        width=width, output_stride=output_stride, **record.arch)
+        return build_with_weights(name, pretrained, with_features(build, features))
 
     return register_variant(name, builder)
 

@@ -180,10 +180,14 @@ class Variant:
             same = ("the same outputs once its weights are copied" if self.plain_twin_outputs
                     else "the same params and MACs")
             lines.append(f"alpha=0 is paddle.vision.models.{self.plain_twin} ({same}).")
+        dilation = ("; output_stride=16 | 8 dilates the last stages instead of striding"
+                    if self.family == _RESNET else "")
         lines += [
             "",
             "pretrained: False, a .pdparams path, or True for <cache>/"
             f"{self.checkpoint_file} (models.weights). Other options: see the model class.",
+            "features_only=True (with out_indices, feature_output): the stages as a detection / "
+            f"segmentation backbone, a models.features.FeatureNet{dilation}.",
             f"Record: models.records.VARIANTS[{self.name!r}].",
         ]
         return "\n".join(lines)

@@ -10,7 +10,10 @@
   the file is absent the error says which file to put there and how to make it.
 
 Loading is strict: every key and shape of the file must match the model, and an error names the
-missing, unexpected and mismatched keys. One exception, the classifier rule: when the only
+missing, unexpected and mismatched keys. A model may name state-dict prefixes it leaves out of
+the network the file is for (``left_out``: a :class:`models.features.FeatureNet`'s head and
+unused stages); the file's keys under them are ignored, every other one is checked as strictly.
+One exception, the classifier rule: when the only
 difference is the shape of the classifier (``fc.weight`` / ``fc.bias``) because the model was built
 with another ``num_classes`` than the checkpoint's, everything else is loaded, the classifier keeps
 its fresh initialisation, and a ``UserWarning`` says so (the usual fine-tuning start).
@@ -183,12 +186,16 @@ def load_weights(model: nn.Layer, state: Mapping[str, object], source: str = "th
         classifier: the name of the model's final Linear layer, for the classifier rule.
 
     Returns:
-        The keys left out by the classifier rule (empty when everything was loaded).
+        The keys left out by the classifier rule (empty when everything was loaded); keys under
+        ``model.left_out`` (a feature extractor's head) are ignored and not listed.
 
     Raises:
         IncompatibleWeightsError: keys are missing or unexpected, or shapes differ outside the
             classifier (the message counts each kind and names the first keys of each).
     """
+    left_out = tuple(getattr(model, "left_out", ()))
+    if left_out:  # e.g. fc.* of a classification checkpoint loaded into a FeatureNet
+        state = {key: value for key, value in state.items() if not key.startswith(left_out)}
     check = check_state_dict(model, state)
     classifier_only = all(key.startswith(classifier + ".") for key, _, _ in check.mismatched)
     skipped: List[str] = []
