@@ -14,9 +14,11 @@ from paddle_octconv import OctaveFeatures, OctConvBN, OctConvBNAct, split_channe
 
 from .common import OctaveInput, as_features
 
-__all__ = ["Layout", "PlainConvBN", "conv_bn", "same_padding", "OctaveSE", "norms_of"]
+__all__ = ["Layout", "ConvLayer", "PlainConvBN", "conv_bn", "same_padding", "OctaveSE", "norms_of"]
 
 ActLayer = Callable[[], nn.Layer]
+#: ``conv_layer(in_channels, out_channels, kernel_size, stride)``: a plain-map conv (Tensor in and out).
+ConvLayer = Callable[[int, int, int, int], nn.Layer]
 
 #: How a family builds a conv whose input and output are both plain (alpha 0 -> 0):
 #: "d-li14": an OctConvBN at alpha 0 (keys ``conv.conv_h2h.*``, ``bn_h.*``; a stride-2 conv
@@ -33,6 +35,9 @@ class PlainConvBN(nn.Layer):
             ``paddle.nn.Conv2D``; padding is ``dilation * (kernel_size - 1) // 2`` (sizes kept
             at stride 1, whatever the dilation).
         act_layer: a callable returning the activation, or None for none.
+        conv_layer: builds the conv instead of ``nn.Conv2D``:
+            ``conv_layer(in_channels, out_channels, kernel_size, stride)`` (a plug-in conv such
+            as :class:`paddle_octconv.SPConv`; ``groups`` must then be 1).
 
     Shapes:
         input: an (N, C_in, H, W) Tensor or ``OctaveFeatures(x, None)``.
@@ -41,11 +46,17 @@ class PlainConvBN(nn.Layer):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  groups: int = 1, act_layer: Optional[ActLayer] = None,
-                 dilation: int = 1) -> None:
+                 dilation: int = 1, conv_layer: Optional[ConvLayer] = None) -> None:
         super().__init__()
-        self.conv = nn.Conv2D(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=same_padding(kernel_size, dilation), dilation=dilation,
-                              groups=groups, bias_attr=False)
+        if conv_layer is None:
+            self.conv = nn.Conv2D(in_channels, out_channels, kernel_size, stride=stride,
+                                  padding=same_padding(kernel_size, dilation), dilation=dilation,
+                                  groups=groups, bias_attr=False)
+        elif groups != 1 or dilation != 1:
+            raise ValueError(f"a conv_layer conv takes no groups or dilation; got groups={groups}, "
+                             f"dilation={dilation}")
+        else:
+            self.conv = conv_layer(in_channels, out_channels, kernel_size, stride)
         self.bn = nn.BatchNorm2D(out_channels)
         self.act = act_layer() if act_layer is not None else None
 
@@ -65,19 +76,24 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int, alpha_in: float,
             alpha_out: float, stride: int = 1, groups: int = 1,
             act_layer: Optional[ActLayer] = None, layout: Layout = "d-li14",
-            group_split: str = "width", dilation: int = 1) -> nn.Layer:
+            group_split: str = "width", dilation: int = 1,
+            conv_layer: Optional[ConvLayer] = None) -> nn.Layer:
     """Conv + per-part BN (+ ``act_layer``): plain or octave as ``layout`` says for alpha 0 -> 0.
 
     ``groups`` is the group count of the conv (``in_channels == groups`` is depthwise); an octave
     conv applies it to its parts as ``group_split`` says (see :class:`paddle_octconv.OctaveConv`).
     Padding keeps sizes, also when dilated: an octave conv dilates every path alike, so the low
-    map stays at (ceil(H / 2), ceil(W / 2)) of the high one.
+    map stays at (ceil(H / 2), ceil(W / 2)) of the high one. ``conv_layer`` builds a plain map's
+    conv (see :class:`PlainConvBN`); it needs ``layout="paddle"`` and alpha 0 -> 0.
     """
-    if layout == "paddle" and alpha_in == 0 and alpha_out == 0:
-        return PlainConvBN(in_channels, out_channels, kernel_size, stride, groups, act_layer,
-                           dilation)
     if layout not in ("d-li14", "paddle"):
         raise ValueError(f"layout must be 'd-li14' or 'paddle', got {layout!r}")
+    if layout == "paddle" and alpha_in == 0 and alpha_out == 0:
+        return PlainConvBN(in_channels, out_channels, kernel_size, stride, groups, act_layer,
+                           dilation=dilation, conv_layer=conv_layer)
+    if conv_layer is not None:
+        raise ValueError("a conv_layer replaces a conv between plain maps: it needs "
+                         f"layout='paddle' and alpha 0 -> 0, got {layout!r}, {alpha_in} -> {alpha_out}")
     args = (in_channels, out_channels, kernel_size, alpha_in, alpha_out)
     kwargs = dict(stride=stride, padding=same_padding(kernel_size, dilation), dilation=dilation,
                   groups=groups, group_split=group_split)

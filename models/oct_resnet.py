@@ -13,6 +13,8 @@ One class builds every variant (:data:`models.records.VARIANTS` holds their argu
 - Oct-ResNeXt-50/101 (32x4d): grouped 3x3 convs keeping 32 groups in each frequency part, and
   plain Conv2D + BN between plain maps, so ``alpha=0`` is paddle.vision's ResNeXt.
 - Oct-SE-ResNet-50: Oct-ResNet-50 with an :class:`~models.layers.OctaveSE` in every bottleneck.
+- The plug-in ResNet-50s (SPConv, ODConv, SAConv, DCNv2): the plain network (alpha 0, layout
+  "paddle") with a plug-in conv in the bottlenecks and stages :mod:`models.plugin_convs` says.
 
 ``output_stride`` 16 or 8 (default 32) dilates the last one or two stages instead of striding,
 as torchvision's ``replace_stride_with_dilation``: the stage's first block gets stride 1 (its
@@ -42,14 +44,16 @@ from paddle_octconv import OctaveFeatures, split_channels
 from .common import (OctaveInput, as_features, check_alpha, check_bool, check_choice,
                      check_positive_int, check_width, init_weights, scale_channels)
 from .features import FeatureOutput, FeatureStage, feature_options, with_features
-from .layers import Layout, OctaveSE, conv_bn, norms_of
+from .layers import ConvLayer, Layout, OctaveSE, conv_bn, norms_of
+from .plugin_convs import PLUGIN_TYPES, placement
 from .records import variant
 from .registry import register_variant
 from .weights import PretrainedArg, build_with_weights
 
 __all__ = ["Bottleneck", "OctResNet", "OUTPUT_STRIDES", "oct_resnet26", "oct_resnet50",
            "oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d",
-           "oct_resnext101_32x4d", "oct_se_resnet50"]
+           "oct_resnext101_32x4d", "oct_se_resnet50", "sp_resnet50", "od_resnet50", "sac_resnet50",
+           "dcn_resnet50"]
 
 # (planes, stride) of layer1 .. layer4; a stage outputs planes * Bottleneck.expansion channels.
 _STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
@@ -77,6 +81,9 @@ class Bottleneck(nn.Layer):
         base_width: the group width at planes 64 (4 for ResNeXt-32x4d, 64 for ResNet).
         se_reduction: squeeze ratio of an :class:`OctaveSE` after the last BN, 0 for none.
         layout: how convs between plain maps are built (see :data:`models.layers.Layout`).
+        conv3x3_layer, conv1x1_layer: build the 3x3 / the two 1x1 convs instead of the usual
+            conv (a plug-in conv, see :mod:`models.plugin_convs`; plain maps only); the
+            downsample stays a plain conv.
 
     Shapes:
         input: an (N, C_in, H, W) Tensor when ``alpha_in == 0``, else a (high, low) pair.
@@ -88,16 +95,20 @@ class Bottleneck(nn.Layer):
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, alpha_in: float = 0.5,
                  alpha_out: float = 0.5, *, dilation: int = 1, groups: int = 1,
-                 base_width: int = 64, se_reduction: int = 0, layout: Layout = "d-li14") -> None:
+                 base_width: int = 64, se_reduction: int = 0, layout: Layout = "d-li14",
+                 conv3x3_layer: Optional[ConvLayer] = None,
+                 conv1x1_layer: Optional[ConvLayer] = None) -> None:
         super().__init__()
         out_channels = planes * self.expansion
         mid = int(planes * base_width / 64) * groups
         conv = partial(conv_bn, layout=layout)
-        self.conv1 = conv(in_channels, mid, 1, alpha_in, alpha_out, act_layer=nn.ReLU)
+        self.conv1 = conv(in_channels, mid, 1, alpha_in, alpha_out, act_layer=nn.ReLU,
+                          conv_layer=conv1x1_layer)
         # ResNeXt: `groups` groups in each frequency part, whatever alpha (the official code).
         self.conv2 = conv(mid, mid, 3, alpha_out, alpha_out, stride=stride, groups=groups,
-                          group_split="count", act_layer=nn.ReLU, dilation=dilation)
-        self.conv3 = conv(mid, out_channels, 1, alpha_out, alpha_out)
+                          group_split="count", act_layer=nn.ReLU, dilation=dilation,
+                          conv_layer=conv3x3_layer)
+        self.conv3 = conv(mid, out_channels, 1, alpha_out, alpha_out, conv_layer=conv1x1_layer)
         self.se = OctaveSE(out_channels, alpha_out, se_reduction) if se_reduction else None
         self.relu = nn.ReLU()
         self.downsample: Optional[nn.Sequential] = None
@@ -142,6 +153,10 @@ class OctResNet(nn.Layer):
             paddle.vision model).
         output_stride: 32, or 16 / 8 to dilate layer4 / layer3 and layer4 instead of striding
             (see the module docstring); with ``small_input`` every stride is 4x smaller.
+        plugin: a plug-in conv of :data:`models.plugin_convs.PLACEMENTS` ("spconv", "odconv",
+            "saconv", "dcnv2") in the bottlenecks and stages its reference uses, or None. It
+            makes a plain network: it needs alpha 0, layout "paddle", groups 1 and
+            output_stride 32 (the plug-ins take no dilation here).
 
     Shapes:
         input: (N, in_channels, H, W), any H, W >= 1.
@@ -152,7 +167,7 @@ class OctResNet(nn.Layer):
                  in_channels: int = 3, small_input: bool = False,
                  zero_init_residual: bool = False, width: float = 1.0, groups: int = 1,
                  base_width: int = 64, se_reduction: int = 0, layout: Layout = "d-li14",
-                 output_stride: int = 32) -> None:
+                 output_stride: int = 32, plugin: Optional[str] = None) -> None:
         super().__init__()
         if len(layers) != len(_STAGES):
             raise ValueError(
@@ -166,6 +181,15 @@ class OctResNet(nn.Layer):
         check_bool("zero_init_residual", zero_init_residual)
         width = check_width("width", width)
         check_choice("output_stride", output_stride, tuple(OUTPUT_STRIDES))
+        placed = None if plugin is None else placement(plugin)
+        if placed is not None:
+            wrong = [f"{key}={want!r} (got {got!r})" for key, want, got in
+                     (("alpha", 0, alpha), ("layout", "paddle", layout), ("groups", 1, groups),
+                      ("output_stride", 32, output_stride))
+                     if got != want]
+            if wrong:
+                raise ValueError(f"the {plugin} plug-in builds a plain ResNet: it needs "
+                                 + ", ".join(wrong))
         self.alpha, self.num_classes, self.width = alpha, num_classes, width
         self.output_stride = output_stride
 
@@ -193,11 +217,16 @@ class OctResNet(nn.Layer):
             first_dilation = dilation
             if i >= dilated:  # torchvision's rule: the stride becomes the later blocks' dilation
                 dilation, stride = dilation * stride, 1
+            stage_block = block
+            if placed is not None and i + 1 in placed.stages:
+                stage_block = partial(block, conv3x3_layer=placed.conv3x3,
+                                      conv1x1_layer=placed.conv1x1)
             self.add_sublayer(f"layer{i + 1}", nn.Sequential(
                 # the first block strides and changes alpha; the others keep alphas[i + 1]
-                block(channels, planes, stride, alphas[i], alphas[i + 1],
-                      dilation=first_dilation),
-                *(block(out_channels, planes, 1, alphas[i + 1], alphas[i + 1], dilation=dilation)
+                stage_block(channels, planes, stride, alphas[i], alphas[i + 1],
+                            dilation=first_dilation),
+                *(stage_block(out_channels, planes, 1, alphas[i + 1], alphas[i + 1],
+                              dilation=dilation)
                   for _ in range(blocks - 1)),
             ))
             channels, reduction = out_channels, reduction * stride
@@ -210,6 +239,9 @@ class OctResNet(nn.Layer):
         self.fc = nn.Linear(channels, num_classes)
 
         init_weights(self)
+        for layer in self.sublayers():
+            if isinstance(layer, PLUGIN_TYPES):
+                layer.reset_parameters()  # init_weights overwrote their zero-initialised parts
         if zero_init_residual:
             for layer in self.sublayers():
                 if isinstance(layer, Bottleneck):
@@ -261,3 +293,7 @@ oct_resnet200 = _builder("oct_resnet200")
 oct_resnext50_32x4d = _builder("oct_resnext50_32x4d")
 oct_resnext101_32x4d = _builder("oct_resnext101_32x4d")
 oct_se_resnet50 = _builder("oct_se_resnet50")
+sp_resnet50 = _builder("sp_resnet50")
+od_resnet50 = _builder("od_resnet50")
+sac_resnet50 = _builder("sac_resnet50")
+dcn_resnet50 = _builder("dcn_resnet50")

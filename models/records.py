@@ -37,6 +37,8 @@ D_LI14 = Source("d-li14/octconv.pytorch", "https://github.com/d-li14/octconv.pyt
 OFFICIAL = Source("facebookresearch/OctConv", "https://github.com/facebookresearch/OctConv")
 OPENVINO = Source("OpenVINO Open Model Zoo", "https://github.com/openvinotoolkit/open_model_zoo")
 SENET = Source("Hu et al. 2018 (SENet)", "https://arxiv.org/abs/1709.01507")
+SPCONV = Source("qiulinzhang/SPConv.pytorch", "https://github.com/qiulinzhang/SPConv.pytorch")
+ODCONV = Source("OSVAI/ODConv", "https://github.com/OSVAI/ODConv")
 
 _UNITS = {"K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -213,6 +215,7 @@ _RESNEXT_NOTE = (
     "plain Conv2D + BN (stride-2 ones subsample), so alpha 0 is paddle.vision's ResNeXt."
 )
 _FBAI = "https://dl.fbaipublicfiles.com/octconv/"
+_PLUGIN_RESNET50 = {"layers": (3, 4, 6, 3), "layout": "paddle"}
 
 _VARIANT_LIST = (
     Variant(
@@ -290,6 +293,45 @@ _VARIANT_LIST = (
              "BN of every bottleneck: both parts pooled and concatenated, one shared reduction, "
              "one expansion + sigmoid per part, as the official code.",
         foreign_checkpoint=_FBAI + "ablation/a05_se-resnet-50_alpha-0.125.tar",
+    ),
+    Variant(
+        "sp_resnet50", "SP-ResNet-50 (SPConv)", _RESNET, {**_PLUGIN_RESNET50, "plugin": "spconv"}, 0.0,
+        18_345_448, 2_907_439_104, 2_907_439_104,
+        (Published({"alpha": 0}, SPCONV, 76.26, "18.34M", "2.97G", (18_345_448, 2_907_439_104),
+                   differs="the published params leave out the 3,776 biases of the redundant "
+                           "parts' 1x1 convs, which its code has (18,341,672 without them); "
+                           "its FLOPs come from another counter than the conv + linear MACs "
+                           "counted here from its code"),),
+        note="The plain ResNet-50 (layout 'paddle') with SPConv (alpha 1/2, groups 2) as every "
+             "bottleneck 3x3, each followed by the bottleneck's BN, as SPConv.pytorch's "
+             "resnet_sp.py; the downsample stays a plain conv.",
+    ),
+    Variant(
+        "od_resnet50", "OD-ResNet-50 (ODConv 1x)", _RESNET, {**_PLUGIN_RESNET50, "plugin": "odconv"},
+        0.0, 28_635_112, 4_092_215_984, 4_092_215_984,
+        (Published({"alpha": 0}, ODCONV, 77.87, "28.64M", "3.916G", (28_635_112, 4_092_215_984),
+                   differs="the reference counts its plain ResNet-50 at 3.858G where this "
+                           "project counts 4.089G; here ODConv adds 3.0M MACs of attention "
+                           "to the plain network's"),),
+        note="The plain ResNet-50 (layout 'paddle') with ODConv (one kernel, reduction 1/16) as "
+             "every bottleneck conv (both 1x1s and the 3x3), as OSVAI/ODConv's od_resnet.py; the "
+             "downsample stays a plain conv.",
+    ),
+    Variant(
+        "sac_resnet50", "SAC-ResNet-50 (SAConv)", _RESNET, {**_PLUGIN_RESNET50, "plugin": "saconv"},
+        0.0, 39_264_821, 5_595_323_904, 5_595_323_904,
+        note="The plain ResNet-50 (layout 'paddle') with SAConv (switchable atrous conv, "
+             "dilations 1 and 3, without the deformable option) as the bottleneck 3x3 of layers "
+             "2-4, as DetectoRS (stage_with_sac); its kernel runs twice, hence the MACs. The "
+             "reference publishes detection results only (HTC R-50 + SAC: 46.4 box AP on COCO).",
+    ),
+    Variant(
+        "dcn_resnet50", "DCN-ResNet-50 (DCNv2)", _RESNET, {**_PLUGIN_RESNET50, "plugin": "dcnv2"},
+        0.0, 26_428_295, 4_278_172_160, 4_278_172_160,
+        note="The plain ResNet-50 (layout 'paddle') with DCNv2 (modulated deformable conv, one "
+             "deformable group) as the bottleneck 3x3 of layers 2-4, as PaddleDetection's and "
+             "mmdetection's stage_with_dcn; MACs count the offset-and-mask convs and the kernel, "
+             "not the bilinear sampling.",
     ),
     Variant(
         "oct_mobilenet", "Oct-MobileNet V1", _MOBILENET, {}, 0.5,

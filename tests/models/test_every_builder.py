@@ -15,7 +15,7 @@ from models.records import VARIANTS
 from paddle_octconv import count_params
 
 slow = pytest.mark.slow
-HEAVY = {"oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext101_32x4d"}
+HEAVY = {"oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext101_32x4d", "od_resnet50"}
 ALL_BUILDERS = [pytest.param(name, marks=slow) if name in HEAVY else name
                 for name in models.list_models()]
 # Small instances for the tests that train, load or export: quick, but every block kind is present.
@@ -25,8 +25,19 @@ SMALL = {
     "oct_se_resnet50": dict(small_input=True, width=0.25),
     "oct_mobilenet": dict(small_input=True, width_mult=0.25),
     "oct_mobilenet_v2": dict(small_input=True, width_mult=0.25),
+    "sp_resnet50": dict(small_input=True, width=0.25),
+    "od_resnet50": dict(small_input=True, width=0.25),
+    "sac_resnet50": dict(small_input=True, width=0.25),
+    "dcn_resnet50": dict(small_input=True, width=0.25),
 }
 RELATIVE_ERROR = 1e-5  # max |exported - dygraph| / max |dygraph|
+# Calibrated BN statistics instead of random ones (see `exported`); not for every network: with
+# them ODConv's (train-mode attention at calibration) is chaotic at init, a 1e-6 input change
+# moving its outputs by 75%, while random statistics keep it well conditioned.
+CALIBRATED_STATISTICS = {"sac_resnet50"}
+# Weight standardisation (SAConv) runs as other ops in the exported graphs (mean, variance,
+# division in float32): about 2e-5 relative after 16 blocks.
+TOLERANCE = {"sac_resnet50": 1e-4}
 
 
 def kind(name: str) -> tuple:
@@ -107,7 +118,8 @@ def test_pretrained_path_and_cache(arch, tmp_path, monkeypatch):
         fewer = small_model(arch, pretrained=path, num_classes=3)
     assert fewer(images).shape == [1, 3]
     with pytest.raises(models.IncompatibleWeightsError, match="does not fit"):
-        small_model(arch, pretrained=path, alpha=0.0)  # another architecture: named, not loaded
+        # another architecture (the plain net, or for the plain plug-in nets a wider one)
+        small_model(arch, pretrained=path, **({"alpha": 0.0} if VARIANTS[arch].alpha else {"width": 0.5}))
 
 
 @pytest.fixture(scope="module", params=sorted(SMALL))
@@ -115,12 +127,22 @@ def exported(request, tmp_path_factory):
     """A small instance with non-trivial BN statistics, its outputs, and its jit.save files."""
     arch = request.param
     model = small_model(arch)
-    for layer in model.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            layer._mean.set_value(paddle.randn(layer._mean.shape) * 0.1)
-            layer._variance.set_value(paddle.rand(layer._variance.shape) + 0.5)
-            layer.weight.set_value(paddle.rand(layer.weight.shape) + 0.5)
-            layer.bias.set_value(paddle.randn(layer.bias.shape) * 0.1)
+    norms = [layer for layer in model.sublayers() if isinstance(layer, paddle.nn.BatchNorm2D)]
+    for layer in norms:
+        layer._mean.set_value(paddle.randn(layer._mean.shape) * 0.1)
+        layer._variance.set_value(paddle.rand(layer._variance.shape) + 0.5)
+        layer.weight.set_value(paddle.rand(layer.weight.shape) + 0.5)
+        layer.bias.set_value(paddle.randn(layer.bias.shape) * 0.1)
+    if arch in CALIBRATED_STATISTICS:
+        # Weight-standardised convs (SAConv) multiply the scale by ~sqrt(fan-in) per layer, so
+        # with random statistics the eval outputs reach 1e14 and float32 rounding decides the
+        # comparison: here the statistics are those of one training-mode batch (momentum 0).
+        model.train()
+        for layer in norms:
+            layer._momentum = 0.0
+        with paddle.no_grad():
+            model(paddle.randn([4, 3, 33, 33]))
+        model.eval()
     inputs = [np.random.default_rng(i).standard_normal(shape).astype("float32")
               for i, shape in enumerate(([2, 3, 33, 33], [1, 3, 32, 40]))]  # odd and even sides
     with paddle.no_grad():
@@ -131,23 +153,24 @@ def exported(request, tmp_path_factory):
     return arch, prefix, inputs, expected
 
 
-def assert_matches(run, inputs, expected):
+def assert_matches(run, inputs, expected, arch):
     for x, want in zip(inputs, expected):
         got = run(x)
         assert got.shape == want.shape
-        assert np.abs(got - want).max() <= RELATIVE_ERROR * np.abs(want).max(), x.shape
+        tolerance = TOLERANCE.get(arch, RELATIVE_ERROR)
+        assert np.abs(got - want).max() <= tolerance * np.abs(want).max(), x.shape
 
 
 def test_export_jit_load(exported):
-    _, prefix, inputs, expected = exported
+    arch, prefix, inputs, expected = exported
     loaded = paddle.jit.load(str(prefix))
-    assert_matches(lambda x: loaded(paddle.to_tensor(x)).numpy(), inputs, expected)
+    assert_matches(lambda x: loaded(paddle.to_tensor(x)).numpy(), inputs, expected, arch)
 
 
 def test_export_onednn_predictor(exported):
     from paddle import inference
 
-    _, prefix, inputs, expected = exported
+    arch, prefix, inputs, expected = exported
     config = inference.Config(str(prefix.with_suffix(".json")), str(prefix.with_suffix(".pdiparams")))
     config.enable_mkldnn()
     config.disable_glog_info()
@@ -161,7 +184,7 @@ def test_export_onednn_predictor(exported):
         predictor.run()
         return predictor.get_output_handle(output_name).copy_to_cpu()
 
-    assert_matches(run, inputs, expected)
+    assert_matches(run, inputs, expected, arch)
 
 
 # In a child: paddle2onnx aborts the process on an unsupported op (see tests/paddle_octconv).
@@ -172,7 +195,7 @@ CONVERT = ("import sys, paddle2onnx; "
 def test_export_onnx(exported):
     pytest.importorskip("paddle2onnx", reason="paddle2onnx is not installed")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-    _, prefix, inputs, expected = exported
+    arch, prefix, inputs, expected = exported
     onnx_file = prefix.with_suffix(".onnx")
     proc = subprocess.run(
         [sys.executable, "-c", CONVERT, str(prefix.with_suffix(".json")),
@@ -181,4 +204,4 @@ def test_export_onnx(exported):
     assert proc.returncode == 0, f"paddle2onnx failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     (meta,) = session.get_inputs()
-    assert_matches(lambda x: session.run(None, {meta.name: x})[0], inputs, expected)
+    assert_matches(lambda x: session.run(None, {meta.name: x})[0], inputs, expected, arch)

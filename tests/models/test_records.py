@@ -72,6 +72,10 @@ def test_the_issue_figures():
                                                                           "295M")
     assert in_published_rounding("3.5M", v2_100.measured[0]) == "3.5M"
     assert in_published_rounding("4.2M", v2_1125.measured[0]) == "4.2M"
+    # Issue 15: the plug-in ResNet-50s as counted on their references' own code.
+    assert (VARIANTS["sp_resnet50"].params, VARIANTS["sp_resnet50"].macs) == (18_345_448, 2_907_439_104)
+    assert VARIANTS["od_resnet50"].params == 28_635_112
+    assert VARIANTS["od_resnet50"].macs - VARIANTS["oct_resnet50"].plain_macs == 3_031_728
 
 
 @pytest.mark.parametrize("name", by_weight(n for n, r in VARIANTS.items() if r.plain_twin))
