@@ -59,7 +59,8 @@ def row_grid(pair: Pair, path: str, device: str,
     """
     threads = [1] if path == "rss" or device == "gpu" else args.threads
     sizes = path_sizes(path, args) if pair_is_image(pair) else [None]
-    return [(t, size, batch) for t in threads for size in sizes for batch in path_batches(path, args)]
+    batches = path_batches(path, args)
+    return [(t, size, batch) for t in threads for size in sizes for batch in batches]
 
 
 def path_unavailable(path: str, device: str) -> Optional[str]:
@@ -202,7 +203,7 @@ def measure_rss(pair_name: str, entries: Sequence[Entry], batch: int, macs_ratio
 
 
 def train_rss_child(args: argparse.Namespace) -> None:
-    """The child's side of :func:`measure_rss`: a few training steps of a model built from the seed."""
+    """The child's side of :func:`measure_rss`: training steps of a model built from the seed."""
     size = args.sizes[0] if args.sizes else None
     model = build_model(args.subject, size=size)
     set_threads(1)

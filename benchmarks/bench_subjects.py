@@ -144,7 +144,8 @@ def missing_small_stems(pair: Pair, size: Optional[int]) -> List[str]:
     return [name for name in (pair.a, pair.b) if not SUBJECTS[name].small_input]
 
 
-def build_model(name: str, state_file: Optional[str] = None, size: Optional[int] = None) -> nn.Layer:
+def build_model(name: str, state_file: Optional[str] = None,
+                size: Optional[int] = None) -> nn.Layer:
     """Build subject ``name`` for images of side ``size`` (its small-input stem at 32x32-class
     sides) with seeded weights, or with the weights saved in ``state_file``."""
     subject = SUBJECTS[name]

@@ -40,7 +40,8 @@ def input_specs(channels: Union[int, Sequence[int]],
                          "give one per input or None for any side")
     hw = list(sides) if sides is not None else [(None, None)] * len(counts)
     names = [f"input{i}" for i in range(len(counts))] if several else ["image"]
-    return [InputSpec([None, c, *side], "float32", name) for c, side, name in zip(counts, hw, names)]
+    return [InputSpec([None, c, *side], "float32", name)
+            for c, side, name in zip(counts, hw, names)]
 
 
 def save_for_inference(network: nn.Layer, prefix: Path, channels: Union[int, Sequence[int]],
