@@ -20,7 +20,7 @@ from bench_child import peak_rss_mb, reply, run_child
 from bench_devices import gpu_unavailable, use_device
 from bench_paths import PATHS, Entry, Runner, TimedPath, dygraph_runner, train_runner
 from bench_report import Row, short_error
-from bench_subjects import (PAIRS, Pair, build_model, count_macs, missing_small_stems,
+from bench_subjects import (PAIRS, SUBJECTS, Pair, build_model, count_macs, missing_small_stems,
                             pair_is_image)
 from timing import interleaved, paired_ratio
 
@@ -141,6 +141,9 @@ def _setting_notes(pair: Pair, path: TimedPath, size: Optional[int], device: str
     """What the row's numbers depend on beyond its columns: stems, AMP."""
     notes = [f"{name} has no small-input stem: its full-size stem runs at {size}x{size}"
              for name in missing_small_stems(pair, size)]
+    notes += [f"{name} at {size}x{size} is {SUBJECTS[name].small_stand_in}"
+              for name in (pair.a, pair.b)
+              if SUBJECTS[name].small_stand_in and SUBJECTS[name].uses_small_stem(size)]
     if amp and path.devices != ("cpu",):
         notes.append(f"AMP {amp} O1" if device == "gpu" else "AMP applies to GPU rows only")
     return notes

@@ -40,6 +40,8 @@ class Subject:
             images), used at sides <= :data:`SMALL_INPUT_MAX_SIDE`.
         num_classes: logits of a classifier (its training loss is cross-entropy on random labels);
             0 for other subjects (their loss is the mean square of the outputs).
+        small_stand_in: what ``build(small_input=True)`` builds when it is another network than
+            the subject (a paddle.vision model's zoo twin at alpha 0), for the row's note.
     """
 
     build: Callable[..., nn.Layer]
@@ -47,6 +49,7 @@ class Subject:
     image_model: bool = False
     small_input: bool = False
     num_classes: int = 0
+    small_stand_in: str = ""
 
     def uses_small_stem(self, size: Optional[int]) -> bool:
         return self.small_input and size is not None and size <= SMALL_INPUT_MAX_SIDE
@@ -70,9 +73,17 @@ def _zoo(name: str) -> Subject:
     return Subject(build, [IMAGE], image_model=True, small_input=True, num_classes=1000)
 
 
-def _vision(builder: Callable[..., nn.Layer]) -> Subject:
-    """A ``paddle.vision`` classifier (no small-input stem)."""
-    return Subject(lambda: builder(num_classes=1000), [IMAGE], image_model=True, num_classes=1000)
+def _vision(builder: Callable[..., nn.Layer], small_twin: str) -> Subject:
+    """A ``paddle.vision`` classifier; it has no small-input stem, so at 32x32-class sizes the
+    baseline is the zoo's ``small_twin`` at alpha 0 with the small stem (the same plain network
+    at 224: equal params and MACs), so both sides of a 32x32 row do the same stem's work."""
+    def build(small_input: bool = False) -> nn.Layer:
+        if small_input:
+            from models import create_model
+            return create_model(small_twin, num_classes=1000, alpha=0.0, small_input=True)
+        return builder(num_classes=1000)
+    return Subject(build, [IMAGE], image_model=True, small_input=True, num_classes=1000,
+                   small_stand_in=f"{small_twin} at alpha 0 with the small-input stem")
 
 
 def _octave_layer() -> nn.Layer:
@@ -100,13 +111,13 @@ def _octave_shapes() -> List[Tuple[int, ...]]:
 vision = paddle.vision.models
 SUBJECTS: Dict[str, Subject] = {
     "oct_resnet50": _zoo("oct_resnet50"),
-    "resnet50": _vision(vision.resnet50),
+    "resnet50": _vision(vision.resnet50, "oct_resnet50"),
     "oct_mobilenet": _zoo("oct_mobilenet"),
-    "mobilenet_v1": _vision(vision.MobileNetV1),
+    "mobilenet_v1": _vision(vision.MobileNetV1, "oct_mobilenet"),
     "oct_mobilenet_v2": _zoo("oct_mobilenet_v2"),
-    "mobilenet_v2": _vision(vision.mobilenet_v2),
+    "mobilenet_v2": _vision(vision.mobilenet_v2, "oct_mobilenet_v2"),
     "oct_resnext50_32x4d": _zoo("oct_resnext50_32x4d"),
-    "resnext50_32x4d": _vision(vision.resnext50_32x4d),
+    "resnext50_32x4d": _vision(vision.resnext50_32x4d, "oct_resnext50_32x4d"),
     "octconv": Subject(_octave_layer, _octave_shapes()),
     "reference_octconv": Subject(_reference_layer, _octave_shapes()),
     "conv2d": Subject(_conv_layer, [(LAYER["channels"], LAYER["size"], LAYER["size"])]),

@@ -152,3 +152,19 @@ def test_a_child_past_its_time_limit_becomes_an_error_row():
     rows = bench.main(["--pairs", "layer", "--paths", "dygraph", "--batch", "1", *FAST,
                        "--child-timeout", "0.05"])
     assert len(rows) == 1 and "timed out" in rows[0].error and rows[0].a_value is None
+
+
+def test_a_32x32_row_compares_the_zoo_small_stem_with_its_plain_twin():
+    """paddle.vision's MobileNetV1 has no small-input stem: at 32x32 the baseline is the zoo's
+    network at alpha 0 with the same stem, so the MACs ratio is the octave saving alone."""
+    from bench_measure import _setting_notes
+    from bench_paths import PATHS
+    from bench_subjects import PAIRS, build_model
+
+    plain = build_model("mobilenet_v1", size=32)
+    twin = create_model("oct_mobilenet", num_classes=1000, alpha=0.0, small_input=True)
+    assert count_flops(plain, (1, 3, 32, 32)) == count_flops(twin, (1, 3, 32, 32))
+    full = build_model("mobilenet_v1", size=224)
+    assert isinstance(full, paddle.vision.models.MobileNetV1)
+    notes = _setting_notes(PAIRS["mobilenet"], PATHS["train"], 32, "cpu", None)
+    assert notes == ["mobilenet_v1 at 32x32 is oct_mobilenet at alpha 0 with the small-input stem"]
