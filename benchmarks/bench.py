@@ -11,6 +11,8 @@ Pairs (``--pairs``):
     mobilenet  models.oct_mobilenet       vs paddle.vision.models.MobileNetV1
     mobilenet_v2  models.oct_mobilenet_v2 vs paddle.vision.models.mobilenet_v2 (alpha 0.375)
     resnext50  models.oct_resnext50_32x4d vs paddle.vision.models.resnext50_32x4d (alpha 0.5)
+    sp_resnet50, od_resnet50, sac_resnet50, dcn_resnet50
+               the plug-in ResNet-50s (SPConv, ODConv, SAConv, DCNv2) vs paddle.vision's resnet50
     layer      paddle_octconv.OctaveConv  vs reference_octconv.ReferenceOctaveConv (four Conv2D,
                AvgPool2D, Upsample; same weights, outputs asserted equal), 256->256 3x3 at 56x56
     conv       paddle_octconv.OctaveConv  vs paddle.nn.Conv2D of the same channels

@@ -118,6 +118,8 @@ SUBJECTS: Dict[str, Subject] = {
     "mobilenet_v2": _vision(vision.mobilenet_v2, "oct_mobilenet_v2"),
     "oct_resnext50_32x4d": _zoo("oct_resnext50_32x4d"),
     "resnext50_32x4d": _vision(vision.resnext50_32x4d, "oct_resnext50_32x4d"),
+    # the plug-in convolutions in the same ResNet-50 (their baseline: plain resnet50)
+    **{name: _zoo(name) for name in ("sp_resnet50", "od_resnet50", "sac_resnet50", "dcn_resnet50")},
     "octconv": Subject(_octave_layer, _octave_shapes()),
     "reference_octconv": Subject(_reference_layer, _octave_shapes()),
     "conv2d": Subject(_conv_layer, [(LAYER["channels"], LAYER["size"], LAYER["size"])]),
@@ -138,6 +140,8 @@ PAIRS: Dict[str, Pair] = {
     "mobilenet": Pair("oct_mobilenet", "mobilenet_v1"),
     "mobilenet_v2": Pair("oct_mobilenet_v2", "mobilenet_v2"),
     "resnext50": Pair("oct_resnext50_32x4d", "resnext50_32x4d"),
+    **{name: Pair(name, "resnet50") for name in ("sp_resnet50", "od_resnet50", "sac_resnet50",
+                                                 "dcn_resnet50")},
     "layer": Pair("octconv", "reference_octconv", same_function=True),
     "conv": Pair("octconv", "conv2d"),
 }

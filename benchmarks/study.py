@@ -47,10 +47,18 @@ __all__ = ["Cell", "PRESETS", "build_grid", "main"]
 
 @dataclass(frozen=True)
 class Family:
-    """A model family of the grid: the zoo builder and its options (other than alpha)."""
+    """A model family of the grid: the zoo builder and its options (other than alpha).
+
+    ``alphas`` / ``seeds`` replace the preset's for this family (a plain plug-in network runs at
+    alpha 0 only); ``baseline`` is the label of the family whose alpha-0 cell a family without
+    its own plain cell is compared with (the plain ResNet for the plug-in ResNets).
+    """
 
     model: str
     options: Tuple[Tuple[str, Any], ...] = ()  # train.py flags, e.g. (("width_mult", 0.25),)
+    alphas: Optional[Tuple[float, ...]] = None
+    seeds: Optional[Tuple[int, ...]] = None
+    baseline: str = ""
 
     @property
     def label(self) -> str:
@@ -113,6 +121,20 @@ PRESETS: Dict[str, Preset] = {
                      "with lr 0.4 per 256 images and 1 warm-up epoch, 6 epochs; 2 seeds at "
                      "alpha 0 and 0.5; the published "
                      "port's Adam recipe at alpha 0 and 0.5")),
+    "plugins": Preset(
+        families=(Family("oct_resnet50", (("width", 0.25),)),
+                  *(Family(name, (("width", 0.25),), alphas=(0.0,), seeds=(0,),
+                           baseline="oct_resnet50-w0.25")
+                    for name in ("sp_resnet50", "od_resnet50", "sac_resnet50", "dcn_resnet50"))),
+        alphas=(0.0, 0.5), seeds=(0, 1), multi_seed_alphas=(0.0, 0.5), extra_recipes=(),
+        # The fashion preset's data and tuned schedule, on a ResNet-50 at width 0.25.
+        train_flags=("--data", "fashion-mnist", "--train-samples", "20000", "--batch-size", "64"),
+        recipe_flags=(("paper", ("--warmup-epochs", "1", "--lr", "0.4")),),
+        epochs=6,
+        description=("Fashion-MNIST 28x28, 20,000 training images (stratified) / 10,000 test, "
+                     "ResNet-50 at width 0.25 (small-input stem): plain and Oct (alpha 0.5), "
+                     "2 seeds each, and SPConv, ODConv, SAConv, DCNv2 in it (one seed each), "
+                     "the fashion preset's paper recipe, 6 epochs")),
 }
 
 
@@ -120,11 +142,14 @@ def build_grid(preset: Preset) -> List[Cell]:
     """Every run of ``preset``, plain cells first within each family."""
     cells: List[Cell] = []
     for family in preset.families:
-        for alpha in preset.alphas:
-            seeds = preset.seeds if alpha in preset.multi_seed_alphas else preset.seeds[:1]
+        alphas = preset.alphas if family.alphas is None else family.alphas
+        all_seeds = preset.seeds if family.seeds is None else family.seeds
+        for alpha in alphas:
+            seeds = all_seeds if alpha in preset.multi_seed_alphas else all_seeds[:1]
             cells += [Cell(family, alpha, "paper", seed) for seed in seeds]
         for recipe in preset.extra_recipes:
-            cells += [Cell(family, alpha, recipe, preset.seeds[0]) for alpha in (0.0, 0.5)]
+            cells += [Cell(family, alpha, recipe, all_seeds[0]) for alpha in (0.0, 0.5)
+                      if alpha in alphas]
     return cells
 
 
@@ -180,7 +205,8 @@ def read_run(cell: Cell, run_dir: Path) -> Dict[str, Any]:
     train_seconds = sum(epoch.get("train_seconds", 0.0) for epoch in history)
     images = sum(epoch.get("train_images", 0) for epoch in history)
     return {
-        "name": cell.name, "family": cell.family.label, "model": cfg.model, "alpha": cfg.alpha,
+        "name": cell.name, "family": cell.family.label, "baseline": cell.family.baseline,
+        "model": cfg.model, "alpha": cfg.alpha,
         "options": options, "input_shape": [spec.in_channels, spec.image_size, spec.image_size],
         "data": {"name": cfg.data, "train_samples": cfg.train_samples or None,
                  "eval_samples": cfg.eval_samples or None},
@@ -245,23 +271,26 @@ def train_grid(cells: Sequence[Cell], out: Path, preset: Preset, args: argparse.
 
 
 def measure_latency(records: List[Dict[str, Any]], out: Path, threads: int = 1) -> None:
-    """Fill in ``latency_ms`` of every record: each family's architectures timed interleaved."""
+    """Fill in ``latency_ms`` of every record: each family's architectures timed interleaved,
+    together with the families that name it as their ``baseline``."""
     from latency import predictor_latency
     from models import create_model
 
-    by_family: Dict[str, Dict[float, Dict[str, Any]]] = {}
+    groups: Dict[str, Dict[str, Dict[str, Any]]] = {}  # group -> network key -> a record
     for record in records:
-        by_family.setdefault(record["family"], {}).setdefault(record["alpha"], record)
-    for family, by_alpha in by_family.items():
-        networks = {f"a{alpha:g}": create_model(r["model"], alpha=alpha, **r["options"])
-                    for alpha, r in sorted(by_alpha.items())}
-        shape = next(iter(by_alpha.values()))["input_shape"]
-        print(f"latency: {family}, {', '.join(networks)} interleaved ({shape[1]}x{shape[2]}, "
+        key = f"{record['family']}-a{record['alpha']:g}"
+        groups.setdefault(record.get("baseline") or record["family"], {}).setdefault(key, record)
+    for group, members in groups.items():
+        networks = {key: create_model(r["model"], alpha=r["alpha"], **r["options"])
+                    for key, r in members.items()}
+        shape = next(iter(members.values()))["input_shape"]
+        print(f"latency: {', '.join(networks)} interleaved ({shape[1]}x{shape[2]}, "
               f"{threads} thread)", flush=True)
-        latency = predictor_latency(networks, shape, out / "latency" / family, threads=threads)
+        latency = predictor_latency(networks, shape, out / "latency" / group, threads=threads)
         for record in records:
-            if record["family"] == family:
-                record["latency_ms"] = latency[f"a{record['alpha']:g}"]
+            key = f"{record['family']}-a{record['alpha']:g}"
+            if key in latency:
+                record["latency_ms"] = latency[key]
 
 
 def machine() -> Dict[str, Any]:

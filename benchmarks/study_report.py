@@ -3,7 +3,8 @@
 Statistics: a cell is the runs of one (family, alpha, recipe) over seeds; its top-1 is their
 mean and its spread their range (max - min). A family's seed spread is the largest spread of
 its multi-seed cells; a difference from the plain cell is called real only when it is larger
-than that spread (with a single seed everywhere, no difference is called real).
+than that spread (with a single seed everywhere, no difference is called real). A family with a
+``baseline`` (a plug-in network) is compared with the baseline family's plain cell and spread.
 """
 from __future__ import annotations
 
@@ -58,12 +59,15 @@ def markdown(results: Dict[str, Any]) -> str:
               "latency vs plain (bs1 / bs8) | train img/s | peak RSS MB |")
     lines = [header, "|" + "|".join(["---"] * (header.count("|") - 1)) + "|"]
     for (family, recipe, alpha), runs in cells.items():
-        plain = cells.get((family, recipe, 0.0))
+        # an Oct cell against its family's plain cell; a plug-in family against its baseline's
+        baseline = runs[0].get("baseline") or ""
+        twin = baseline if baseline and alpha == 0.0 else family
+        plain = cells.get((twin, recipe, 0.0))
         top1 = _mean(runs, "final_top1")
         spread = _spread(runs)
-        family_spread = _family_spread(cells, family)
+        family_spread = _family_spread(cells, twin)
         versus = verdict = macs_ratio = latency_ratio = ""
-        if plain is not None and alpha != 0.0:
+        if plain is not None and plain is not runs:
             delta = top1 - _mean(plain, "final_top1")
             versus = _pct(delta, signed=True)
             if family_spread is None:

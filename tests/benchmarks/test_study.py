@@ -116,3 +116,29 @@ def test_grid_selection_and_flags_the_grid_owns(capsys):
     with pytest.raises(SystemExit):
         study.parse_args(["--out", "x", "--alpha", "0.5"])
     assert "set by the grid" in capsys.readouterr().err
+
+
+def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
+    names = [c.name for c in study.build_grid(study.PRESETS["plugins"])]
+    assert names[:4] == [f"oct_resnet50-w0.25-a{a}-paper-s{s}" for a in (0, 0.5) for s in (0, 1)]
+    assert names[4:] == [f"{p}_resnet50-w0.25-a0-paper-s0" for p in ("sp", "od", "sac", "dcn")]
+
+    from study_report import markdown
+
+    def run(family, alpha, seed, top1, macs, baseline=""):
+        return {"name": f"{family}-a{alpha}-s{seed}", "family": family, "baseline": baseline,
+                "recipe": "paper", "alpha": alpha, "seed": seed, "final_top1": top1,
+                "best_top1": top1, "macs": macs, "data": {"name": "x"}, "eval_top1_per_epoch": [top1]}
+
+    results = {"preset": "plugins", "description": "d", "epochs": 1, "train_flags": [],
+               "command": "c", "training_wall_seconds": 60.0,
+               "machine": {"cpu": "cpu", "isa": "AVX2", "cores": 2, "paddle": "3.3", "python": "3"},
+               "runs": [run("plain", 0.0, 0, 0.90, 100e6), run("plain", 0.0, 1, 0.91, 100e6),
+                        run("sp", 0.0, 0, 0.925, 70e6, baseline="plain"),
+                        run("od", 0.0, 0, 0.905, 101e6, baseline="plain")]}
+    rows = {line.split(" | ")[0]: line for line in markdown(results).splitlines()
+            if line.startswith("| sp ") or line.startswith("| od ") or line.startswith("| plain ")}
+    # against the plain cell's mean (90.50) and its seed spread (1.00 point)
+    assert "| +2.00 | yes (spread 1.00) | 70.00M | 0.70x |" in rows["| sp"]
+    assert "| +0.00 | no (spread 1.00) |" in rows["| od"]
+    assert "| paper | 0 | 2 | 90.50 | 1.00 | 90.50 |  |  |" in rows["| plain"]
