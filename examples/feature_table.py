@@ -31,8 +31,9 @@ ROWS: Tuple[Tuple[str, str, dict], ...] = (
     ("`oct_mobilenet_v2`", "oct_mobilenet_v2", {}),
 )
 FOOTNOTE = ("¹ `oct_resnet26` ... `oct_resnet200`, `oct_resnext50_32x4d`, `oct_resnext101_32x4d` "
-            "(alpha 0.5) and `oct_se_resnet50` (alpha 0.125: its low parts are int(0.125 C)); "
-            "measured on `oct_resnet50`.")
+            "(alpha 0.5), `oct_se_resnet50` (alpha 0.125: its low parts are int(0.125 C)) and the "
+            "plug-in ResNet-50s `sp_resnet50` ... `dcn_resnet50` (plain: no low parts; output "
+            "stride 32 only); measured on `oct_resnet50`.")
 
 
 def measure(arch: str, options: dict, size: int) -> Tuple[List[str], List[str]]:
