@@ -7,9 +7,10 @@ import models
 from models import registry
 from models.records import VARIANTS
 
-ALL_MODELS = ["oct_mobilenet", "oct_mobilenet_v2", "oct_resnet26", "oct_resnet50",
+ALL_MODELS = ["dcn_resnet50", "oct_mobilenet", "oct_mobilenet_v2", "oct_resnet26", "oct_resnet50",
               "oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d",
-              "oct_resnext101_32x4d", "oct_se_resnet50"]
+              "oct_resnext101_32x4d", "oct_se_resnet50", "od_resnet50", "sac_resnet50",
+              "sp_resnet50"]
 
 
 def test_list_models_in_natural_order():
