@@ -138,14 +138,17 @@ class SyntheticDataset(Dataset):
     """Random but learnable images: a smooth per-class pattern plus Gaussian noise.
 
     Item ``i`` is generated from its own seed, so the data set costs no memory, any size works,
-    and two instances with the same arguments are identical.
+    and two instances with the same arguments are identical. The class patterns come from
+    ``pattern_seed`` and the noise from ``seed``: a training and an evaluation set of one task
+    share the patterns and differ in their samples.
     """
 
     def __init__(self, num_samples: int, num_classes: int, in_channels: int, image_size: int,
-                 seed: int = 0) -> None:
+                 seed: int = 0, pattern_seed: int = 0) -> None:
         super().__init__()
         self.num_samples, self.num_classes, self.seed = num_samples, num_classes, seed
-        coarse = np.random.RandomState(seed).standard_normal((num_classes, in_channels, 4, 4))
+        coarse = np.random.RandomState(pattern_seed).standard_normal(
+            (num_classes, in_channels, 4, 4))
         repeat = -(-image_size // 4)
         patterns = coarse.repeat(repeat, axis=2).repeat(repeat, axis=3)
         self.patterns = patterns[:, :, :image_size, :image_size].astype(np.float32)

@@ -47,6 +47,19 @@ def test_synthetic_any_size_and_subsets():
                      eval_samples=8)).eval[3][0])
 
 
+def test_synthetic_train_and_eval_sets_are_one_task():
+    """Class means learnt on the training images classify the evaluation images (different
+    samples of the same per-class patterns)."""
+    data = load_data(DataSettings("synthetic", image_size=8, num_classes=4, in_channels=1,
+                                  train_samples=64, eval_samples=32))
+    train = [data.train[i] for i in range(len(data.train))]
+    means = np.stack([np.mean([x for x, y in train if y[0] == c], axis=0) for c in range(4)])
+    hits = [np.argmin(((means - x) ** 2).sum(axis=(1, 2, 3))) == y[0]
+            for x, y in (data.eval[i] for i in range(len(data.eval)))]
+    assert np.mean(hits) >= 0.9
+    assert not np.array_equal(data.train[0][0], data.eval[0][0])
+
+
 def _write_fake_cifar(path, per_batch=4):
     rng = np.random.RandomState(0)
     with tarfile.open(path, "w:gz") as archive:
