@@ -76,6 +76,10 @@ def test_int8_predictor_runs_and_agrees_with_dygraph(trained, tmp_path):
     assert check.top1_agreement == pytest.approx(agreement)
     assert check.relative_error == pytest.approx(relative)
     assert relative > 1e-3  # quantised for real: not the float graph
+    # ... and run by INT8 kernels: the same program with its quantisation simulated in float32
+    # (the predictor without enable_onednn_int8) gives other logits.
+    simulated = load_predictor(str(tmp_path / "int8"), int8=False)(held)
+    assert np.abs(got - simulated).max() > 1e-3 * np.abs(expected).max()
 
     # The float graph it was calibrated from is the dygraph function, rewrites and all.
     float_logits = load_predictor(str(tmp_path / "int8" / "fp32"), int8=False)(held)
@@ -85,10 +89,12 @@ def test_int8_predictor_runs_and_agrees_with_dygraph(trained, tmp_path):
     assert quantized["quantize_linear"] >= quantized["conv2d"] + quantized["depthwise_conv2d"] > 0
 
 
-def test_unrepresentative_calibration_is_refused(trained, tmp_path):
+@pytest.mark.parametrize("bounds", [dict(min_agreement=0.0), dict(max_relative_error=10.0)])
+def test_unrepresentative_calibration_is_refused(trained, tmp_path, bounds):
+    """Activation ranges measured on images 1000x too dark: either bound alone refuses it."""
     network, batches, held, _ = trained
     with pytest.raises(ExportError, match=r"agrees with dygraph on the top-1 class of \d+% of 64"):
-        export_int8(network, str(tmp_path / "int8"), [batch * 1e-3 for batch in batches[:2]], held)
+        export_int8(network, str(tmp_path / "int8"), [batches[0] * 1e-3], held, **bounds)
 
 
 @pytest.mark.parametrize("make, message", [
