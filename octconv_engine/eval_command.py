@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
-from paddle.io import Dataset
 
 from octconv_engine import (INT8_ALGOS, ExportError, UsageError, build_model, build_parser,
-                            check_model_name, evaluate, evaluation_summary, export_inference,
-                            export_int8, export_onnx, load_data, load_into, load_predictor,
-                            model_cost, read_weights, resolve_config, run_script, saved_settings,
-                            setup_runtime, user_settings)
+                            calibration_batches, check_model_name, evaluate, evaluation_summary,
+                            export_inference, export_int8, export_onnx, load_data, load_into,
+                            load_predictor, model_cost, predictor_top1, read_weights,
+                            resolve_config, run_script, saved_settings, setup_runtime,
+                            user_settings)
 
 PROG = "eval.py"  # the name in messages when run as `python eval.py`
 COMMAND = "octconv-eval"  # the console command `pip install` creates
@@ -74,24 +74,6 @@ def _int8_options(args: argparse.Namespace) -> None:
     samples = getattr(args, "calibration_samples", CALIBRATION_SAMPLES)
     if samples < 1:
         raise UsageError(f"--calibration-samples must be >= 1, got {samples}")
-
-
-def _calibration_batches(train: Dataset, samples: int, batch_size: int,
-                         seed: int) -> Sequence[np.ndarray]:
-    """``samples`` training images (a fixed random subset, all when fewer) in batches."""
-    order = np.random.RandomState(seed).permutation(len(train))[:samples]
-    images = [train[int(i)][0] for i in order]
-    return [np.stack(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
-
-
-def _top1(predict: Callable[[np.ndarray], np.ndarray], dataset: Dataset, batch_size: int) -> float:
-    """Top-1 accuracy of ``predict`` (images -> logits) over ``dataset``."""
-    correct = 0
-    for start in range(0, len(dataset), batch_size):
-        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        logits = predict(np.stack([image for image, _ in items]))
-        correct += int(np.sum(logits.argmax(1) == np.array([int(label[0]) for _, label in items])))
-    return correct / max(1, len(dataset))
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
@@ -141,7 +123,7 @@ def _int8(args: argparse.Namespace, network, data, batch_size: int, seed: int, t
     """--int8: calibrate, export and check, then the INT8 predictor's top-1 on the eval set."""
     samples = getattr(args, "calibration_samples", CALIBRATION_SAMPLES)
     algo = getattr(args, "calibration_algo", INT8_ALGOS[0])
-    batches = _calibration_batches(data.train, samples, batch_size, seed)
+    batches = calibration_batches(data.train, samples, batch_size, seed)
     check_images = np.stack([data.eval[i][0]
                              for i in range(min(INT8_CHECK_SAMPLES, len(data.eval)))])
     try:
@@ -154,7 +136,8 @@ def _int8(args: argparse.Namespace, network, data, batch_size: int, seed: int, t
           f"{algo}); checked on {len(check_images)} images: same top-1 on "
           f"{100 * check.top1_agreement:.1f}%, max |logit difference| "
           f"{100 * check.relative_error:.1f}% of the largest logit")
-    top1 = _top1(load_predictor(str(check.path), int8=True, threads=threads), data.eval, batch_size)
+    top1 = predictor_top1(load_predictor(str(check.path), int8=True, threads=threads), data.eval,
+                          batch_size)
     print(f"top-1 on {len(data.eval)} images: INT8 {100 * top1:.2f}%, fp32 {100 * float_top1:.2f}% "
           f"({100 * (top1 - float_top1):+.2f} points)")
     return 0

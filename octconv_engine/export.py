@@ -13,15 +13,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.nn as nn
+from paddle.io import Dataset
 from paddle.static import InputSpec
 
 __all__ = ["ExportError", "ExportCheck", "Int8Check", "INT8_ALGOS", "export_inference",
-           "export_onnx", "export_int8", "load_predictor"]
+           "export_onnx", "export_int8", "load_predictor", "calibration_batches", "predictor_top1"]
 
 
 class ExportError(Exception):
@@ -316,6 +317,27 @@ def _calibrate(float_dir: Path, directory: Path, batches: Sequence[np.ndarray], 
             algo=algo, quantizable_op_type=list(_QUANTIZED_OPS), onnx_format=True)
         quantizer.quantize()
         quantizer.save_quantized_model(str(directory), model_filename="model")
+
+
+def calibration_batches(dataset: Dataset, samples: int, batch_size: int,
+                        seed: int = 0) -> List[np.ndarray]:
+    """``samples`` images of ``dataset`` (a fixed random subset; all when it holds fewer) as
+    (N, C, H, W) batches of ``batch_size``, for :func:`export_int8`. Items are (image, label)."""
+    order = np.random.RandomState(seed).permutation(len(dataset))[:samples]
+    images = [dataset[int(i)][0] for i in order]
+    return [np.stack(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+
+
+def predictor_top1(predict: Callable[[np.ndarray], np.ndarray], dataset: Dataset,
+                   batch_size: int) -> float:
+    """Top-1 accuracy over ``dataset`` ((image, int64 [1] label) items) of ``predict``, images
+    -> logits (e.g. :func:`load_predictor`'s)."""
+    correct = 0
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        logits = predict(np.stack([image for image, _ in items]))
+        correct += int(np.sum(logits.argmax(1) == np.array([int(label[0]) for _, label in items])))
+    return correct / max(1, len(dataset))
 
 
 def _images(array: np.ndarray, what: str) -> np.ndarray:
