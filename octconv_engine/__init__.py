@@ -13,7 +13,8 @@ from .config import ARCHITECTURE_KEYS, DATA_PRESETS, RECIPES, RunConfig, resolve
 from .data import DATASETS, DataSpec, LoadedData, load_data
 from .errors import NonFiniteLossError, TrainingInterrupted, UsageError
 from .evaluation import EvalResult, evaluate
-from .export import ExportError, export_inference, export_onnx
+from .export import (INT8_ALGOS, ExportError, Int8Check, calibration_batches, export_inference,
+                     export_int8, export_onnx, load_predictor, predictor_top1)
 from .modeling import build_model, check_model_name, load_into, model_cost, read_weights
 from .recipes import describe_recipe
 from .report import evaluation_summary, training_header, training_summary
@@ -21,12 +22,15 @@ from .runtime import Runtime, setup_runtime
 from .training import Trainer, choose_run_dir
 
 __all__ = [
-    "ARCHITECTURE_KEYS", "BEST", "DATASETS", "DATA_PRESETS", "FLAGS", "LAST", "RECIPES",
-    "DataSpec", "EvalResult", "ExportError", "LoadedData", "NonFiniteLossError", "Progress",
-    "RunConfig", "Runtime", "Trainer", "TrainingInterrupted", "UsageError",
-    "atomic_save", "build_model", "build_parser", "check_model_name", "choose_run_dir",
-    "describe_recipe", "evaluate", "evaluation_summary", "export_inference", "export_onnx",
-    "find_checkpoint", "load_checkpoint", "load_data", "load_into", "model_cost", "read_weights",
+    "ARCHITECTURE_KEYS", "BEST", "DATASETS", "DATA_PRESETS", "FLAGS", "INT8_ALGOS", "LAST",
+    "RECIPES", "DataSpec", "EvalResult", "ExportError", "Int8Check", "LoadedData",
+    "NonFiniteLossError", "Progress", "RunConfig", "Runtime", "Trainer", "TrainingInterrupted",
+    "UsageError",
+    "atomic_save", "build_model", "build_parser", "calibration_batches", "check_model_name",
+    "choose_run_dir",
+    "describe_recipe", "evaluate", "evaluation_summary", "export_inference", "export_int8",
+    "export_onnx", "find_checkpoint", "load_checkpoint", "load_data", "load_into", "load_predictor",
+    "model_cost", "predictor_top1", "read_weights",
     "resolve_config", "run_script", "saved_settings", "setup_runtime", "training_header", "training_summary",
     "user_settings",
 ]
