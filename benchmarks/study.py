@@ -15,7 +15,8 @@ each family's alphas interleaved with its plain twin) and writes, under ``--out 
 
 Resumable: a finished run is read back from its folder, a half-finished one continues from its
 last.pdparams (saved every --save-every batches too), so stopping and re-running the same
-command goes on where it stopped. --only / --skip select runs by name (shell patterns).
+command goes on where it stopped. A finished run whose folder holds no checkpoint (results.json
+committed without the .pdparams files) is read back from results.json. --only / --skip select runs by name (shell patterns).
 
 examples:
   python benchmarks/study.py --preset quick --out study-quick          # digits, a few minutes
@@ -246,6 +247,16 @@ def train_grid(cells: Sequence[Cell], out: Path, preset: Preset, args: argparse.
     records, started, ran = [], time.time(), 0
     for number, cell in enumerate(cells):
         run_dir = out / "vdl" / cell.name
+        prior = previous.get(cell.name)
+        if (not (run_dir / "last.pdparams").is_file() and prior is not None
+                and prior.get("epochs", 0) >= args.epochs):
+            # Its record is in results.json but its checkpoints are not here (a committed
+            # study continued on another machine): the record stands.
+            print(f"[{number + 1}/{len(cells)}] {cell.name}: finished earlier, read back from "
+                  "results.json", flush=True)
+            records.append(dict(prior))
+            on_record(records)
+            continue
         finished = ((run_dir / "last.pdparams").is_file()
                     and read_run(cell, run_dir)["epochs"] >= args.epochs)
         if finished:

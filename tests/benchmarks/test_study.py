@@ -84,6 +84,17 @@ def test_finished_runs_are_read_back_and_unfinished_ones_resume(first):
     assert len(commands) == 3 and "--resume" in commands[-1]
 
 
+def test_finished_runs_listed_in_results_json_need_no_checkpoints(first, tmp_path):
+    """A study committed without its .pdparams files continues elsewhere: the records stand."""
+    copy = tmp_path / "committed"
+    copy.mkdir()
+    (copy / "results.json").write_text(json.dumps(first[1]))  # as the first study wrote it
+    again, printed = _study("--out", str(copy), "--epochs", "1", "--no-latency")
+    assert printed.count("read back from results.json") == 2
+    assert not (copy / "train.log").exists()  # nothing trained
+    assert [r["final_top1"] for r in again["runs"]] == [r["final_top1"] for r in first[1]["runs"]]
+
+
 def test_a_study_stopped_half_way_has_written_the_runs_it_finished(tmp_path, monkeypatch):
     real_run_training, calls = study.run_training, []
 
