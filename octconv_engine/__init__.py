@@ -13,8 +13,9 @@ from .config import ARCHITECTURE_KEYS, DATA_PRESETS, RECIPES, RunConfig, resolve
 from .data import DATASETS, DataSpec, LoadedData, load_data
 from .errors import NonFiniteLossError, TrainingInterrupted, UsageError
 from .evaluation import EvalResult, evaluate
-from .export import (INT8_ALGOS, ExportError, Int8Check, calibration_batches, export_inference,
-                     export_int8, export_onnx, load_predictor, predictor_top1)
+from .export import ExportError, export_inference, export_onnx
+from .int8 import (INT8_ALGOS, Int8Check, calibration_batches, export_int8, load_predictor,
+                   predictor_top1)
 from .modeling import build_model, check_model_name, load_into, model_cost, read_weights
 from .recipes import describe_recipe
 from .report import evaluation_summary, training_header, training_summary
