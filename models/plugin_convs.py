@@ -7,7 +7,8 @@ references' ResNets. :data:`PLACEMENTS` holds the references' choices:
 
 - ``spconv``: SPConv (alpha 1/2) as every bottleneck 3x3 (SPConv.pytorch ``resnet_sp.py``).
 - ``odconv``: ODConv 1x (one kernel) as every bottleneck conv (OSVAI/ODConv ``od_resnet.py``).
-- ``saconv``: SAConv as the bottleneck 3x3 of layers 2-4 (DetectoRS, ``stage_with_sac``).
+- ``saconv``: deformable SAConv as the bottleneck 3x3 of layers 2-4 (DetectoRS,
+  ``stage_with_sac`` with ``use_deform=True``).
 - ``dcnv2``: DCNv2 as the bottleneck 3x3 of layers 2-4 (``stage_with_dcn``, as PaddleDetection).
 """
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _odconv(in_channels: int, out_channels: int, kernel_size: int, stride: int) 
 
 
 def _saconv(in_channels: int, out_channels: int, kernel_size: int, stride: int) -> nn.Layer:
-    return SAConv(in_channels, out_channels, kernel_size, stride)
+    return SAConv(in_channels, out_channels, kernel_size, stride, deformable=True)
 
 
 def _dcnv2(in_channels: int, out_channels: int, kernel_size: int, stride: int) -> nn.Layer:

@@ -319,10 +319,11 @@ _VARIANT_LIST = (
     ),
     Variant(
         "sac_resnet50", "SAC-ResNet-50 (SAConv)", _RESNET, {**_PLUGIN_RESNET50, "plugin": "saconv"},
-        0.0, 39_264_821, 5_595_323_904, 5_595_323_904,
+        0.0, 40_426_505, 5_847_307_776, 5_847_307_776,
         note="The plain ResNet-50 (layout 'paddle') with SAConv (switchable atrous conv, "
-             "dilations 1 and 3, without the deformable option) as the bottleneck 3x3 of layers "
-             "2-4, as DetectoRS (stage_with_sac); its kernel runs twice, hence the MACs. The "
+             "dilations 1 and 3, deformable as DetectoRS' use_deform=True) as the bottleneck 3x3 "
+             "of layers 2-4, as DetectoRS (stage_with_sac); its kernel runs twice, hence the "
+             "MACs (the offset convs counted, the bilinear sampling not). The "
              "reference publishes detection results only (HTC R-50 + SAC: 46.4 box AP on COCO).",
     ),
     Variant(

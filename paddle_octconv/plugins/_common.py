@@ -67,14 +67,28 @@ def kaiming_normal_fan_out(weight: paddle.Tensor, fan_out: Optional[int] = None)
 class KernelConv2D(nn.Conv2D):
     """An ``nn.Conv2D`` holding a plug-in layer's kernel, called with the weight derived from it.
 
-    ``forward(x, weight, padding, dilation)`` convolves with ``weight`` (default: its own) and the
-    layer's stride, groups and bias; ``padding`` / ``dilation`` override the layer's own (SAConv
-    runs one kernel at two dilations). Counting hooks see each call as this conv.
+    ``forward(x, weight, padding, dilation, offset)`` convolves with ``weight`` (default: its own)
+    and the layer's stride, groups and bias; ``padding`` / ``dilation`` override the layer's own
+    (SAConv runs one kernel at two dilations); with ``offset`` (N, 2 * kh * kw, H', W') it is a
+    deformable conv (``paddle.vision.ops.deform_conv2d``, one deformable group, no mask).
+    Counting hooks see each call as this conv.
     """
 
     def forward(self, x: paddle.Tensor, weight: Optional[paddle.Tensor] = None,
                 padding: Optional[Tuple[int, int]] = None,
-                dilation: Optional[Tuple[int, int]] = None) -> paddle.Tensor:
-        return F.conv2d(x, self.weight if weight is None else weight, self.bias, self._stride,
-                        self._updated_padding if padding is None else list(padding),
-                        self._dilation if dilation is None else list(dilation), self._groups)
+                dilation: Optional[Tuple[int, int]] = None,
+                offset: Optional[paddle.Tensor] = None) -> paddle.Tensor:
+        weight = self.weight if weight is None else weight
+        padding = self._updated_padding if padding is None else list(padding)
+        dilation = self._dilation if dilation is None else list(dilation)
+        if offset is not None:
+            from paddle.vision.ops import deform_conv2d
+
+            mask = None
+            if not paddle.in_dynamic_mode():
+                # paddle2onnx 2.1 fails on a deform_conv2d without a mask: graphs get ones
+                taps = offset.shape[1] // 2
+                mask = paddle.ones_like(offset[:, :taps])
+            return deform_conv2d(x, offset, weight, self.bias, self._stride, padding, dilation,
+                                 1, self._groups, mask)
+        return F.conv2d(x, weight, self.bias, self._stride, padding, dilation, self._groups)

@@ -10,7 +10,9 @@ switch S mixes the two results; a global context is added before and after:
 
 ``ws`` standardises each output filter: minus its mean, over sqrt(unbiased variance + 1e-5).
 At initialisation S = 1 and dW = 0 and both contexts are zero, so the layer starts as a plain
-weight-standardised conv at dilation d.
+weight-standardised conv at dilation d. With ``deformable=True`` (the reference's
+``use_deform``) both convs are deformable (DCNv1: offsets, no mask), each with its own offsets
+from a zero-initialised 3x3 conv over the switch's smoothed input.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ def _check_switch_size(x) -> None:
 
 
 class SAConv(nn.Layer):
-    """Switchable atrous convolution (the reference ``SAConv2d`` on ``ConvAWS2d``, no deform).
+    """Switchable atrous convolution (the reference ``SAConv2d`` on ``ConvAWS2d``).
 
     Args:
         in_channels: C_in.
@@ -57,24 +59,30 @@ class SAConv(nn.Layer):
         groups: groups of the conv; each filter must hold at least two weights to be standardised.
         bias: a learned bias of the conv (shared by both dilations; the reference's default is
             True, its ResNet passes False before a BatchNorm).
+        deformable: both convs deformable, offsets (2 * kh * kw channels each, ``offset_s`` for
+            dilation d, ``offset_l`` for 3d) from 3x3 convs (stride ``stride``) over the 5x5
+            average the switch sees, zero-initialised: the layer starts as without it.
 
     Shapes: (N, C_in, H, W) with H, W >= 3 -> (N, C_out, ceil(H / stride), ceil(W / stride)).
 
     Parameters: ``conv.weight`` (W), ``conv.bias``, ``weight_diff`` (dW), ``switch`` (1x1 conv,
-    C_in -> 1), ``pre_context`` (1x1, C_in -> C_in) and ``post_context`` (1x1, C_out -> C_out).
+    C_in -> 1), ``pre_context`` (1x1, C_in -> C_in) and ``post_context`` (1x1, C_out -> C_out);
+    with ``deformable``, ``offset_s`` and ``offset_l``.
     The reference's ``weight_gamma`` / ``weight_beta`` buffers (1 and 0 unless a plain conv
     checkpoint is converted into them) are left out: standardised weights are used as they are.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair = 3,
-                 stride: int = 1, dilation: IntPair = 1, groups: int = 1, bias: bool = False) -> None:
+                 stride: int = 1, dilation: IntPair = 1, groups: int = 1, bias: bool = False,
+                 deformable: bool = False) -> None:
         super().__init__()
         check_positive_int("in_channels", in_channels)
         check_positive_int("out_channels", out_channels)
         check_positive_int("stride", stride)
         check_positive_int("groups", groups)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be a bool, got {type(bias).__name__} {bias!r}")
+        for name, flag in (("bias", bias), ("deformable", deformable)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
         kernel = check_pair("kernel_size", kernel_size)
         dilation = check_pair("dilation", dilation)
         padding = same_padding("SAConv", kernel, dilation)
@@ -97,6 +105,12 @@ class SAConv(nn.Layer):
         self.switch = nn.Conv2D(in_channels, 1, 1, stride=stride)
         self.pre_context = nn.Conv2D(in_channels, in_channels, 1)
         self.post_context = nn.Conv2D(out_channels, out_channels, 1)
+        self.deformable = deformable
+        self.offset_s = self.offset_l = None
+        if deformable:
+            taps = 2 * kernel[0] * kernel[1]
+            self.offset_s = nn.Conv2D(in_channels, taps, 3, stride=stride, padding=1)
+            self.offset_l = nn.Conv2D(in_channels, taps, 3, stride=stride, padding=1)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -110,22 +124,27 @@ class SAConv(nn.Layer):
         zero(self.weight_diff)
         zero(self.switch.weight)
         one(self.switch.bias)
-        for context in (self.pre_context, self.post_context):
-            zero(context.weight)
-            zero(context.bias)
+        for context in (self.pre_context, self.post_context, self.offset_s, self.offset_l):
+            if context is not None:  # the offsets too: a deformable SAConv starts undeformed
+                zero(context.weight)
+                zero(context.bias)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, dilation={self.dilation} and {self.large_dilation}, "
-                f"groups={self.groups}")
+                f"groups={self.groups}" + (", deformable" if self.deformable else ""))
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input("SAConv", x, self.in_channels)
         _check_switch_size(x)
         x = x + self.pre_context(x.mean(axis=[2, 3], keepdim=True))
-        switch = self.switch(F.avg_pool2d(F.pad(x, [2, 2, 2, 2], mode="reflect"), 5, 1))
+        smooth = F.avg_pool2d(F.pad(x, [2, 2, 2, 2], mode="reflect"), 5, 1)
+        switch = self.switch(smooth)
         weight = standardize_weight(self.conv.weight)
-        small = self.conv(x, weight)
-        large = self.conv(x, weight + self.weight_diff, self.large_padding, self.large_dilation)
+        offsets = ((self.offset_s(smooth), self.offset_l(smooth)) if self.deformable
+                   else (None, None))
+        small = self.conv(x, weight, offset=offsets[0])
+        large = self.conv(x, weight + self.weight_diff, self.large_padding, self.large_dilation,
+                          offset=offsets[1])
         y = switch * small + (1.0 - switch) * large
         return y + self.post_context(y.mean(axis=[2, 3], keepdim=True))

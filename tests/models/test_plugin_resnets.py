@@ -44,7 +44,8 @@ def test_plugins_keep_their_reference_initialisation_inside_the_network():
     sac = models.create_model("sac_resnet50", **SMALL).layer3[1].conv2.conv
     assert not np.any(sac.weight_diff.numpy()) and not np.any(sac.switch.weight.numpy())
     assert np.all(sac.switch.bias.numpy() == 1.0)
-    for context in (sac.pre_context, sac.post_context):
+    assert sac.deformable  # DetectoRS' SAC runs with use_deform=True
+    for context in (sac.pre_context, sac.post_context, sac.offset_s, sac.offset_l):
         assert not np.any(context.weight.numpy())
 
 

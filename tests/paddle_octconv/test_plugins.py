@@ -176,8 +176,15 @@ def np_saconv(x, p, stride, dilation, groups, k):
     s = np_conv(box, p["switch.weight"], p["switch.bias"], stride=stride)
     w = np_ws(p["conv.weight"])
     pad = dilation * (k - 1) // 2
-    small = np_conv(x, w, p.get("conv.bias"), stride, pad, dilation, groups)
-    large = np_conv(x, w + p["weight_diff"], p.get("conv.bias"), stride, 3 * pad, 3 * dilation, groups)
+
+    def conv(weight, scale, offset_conv):  # dilation scale * d; deformable when it has offsets
+        if offset_conv + ".weight" not in p:
+            return np_conv(x, weight, p.get("conv.bias"), stride, scale * pad, scale * dilation, groups)
+        offset = np_conv(box, p[offset_conv + ".weight"], p[offset_conv + ".bias"], stride, 1)
+        return np_deform_conv(x, offset, None, weight, p.get("conv.bias"), stride, scale * pad,
+                              scale * dilation, groups, 1, k)
+
+    small, large = conv(w, 1, "offset_s"), conv(w + p["weight_diff"], 3, "offset_l")
     y = s * small + (1 - s) * large
     return y + np_conv(np_gap(y), p["post_context.weight"], p["post_context.bias"])
 
@@ -193,6 +200,25 @@ def test_saconv_matches_reference(c_in, c_out, dilation, groups, bias, size, str
     np.testing.assert_allclose(got, np_saconv(x, params(layer), stride, dilation, groups, 3), **TOL)
 
 
+@pytest.mark.parametrize("stride", (1, 2))
+@pytest.mark.parametrize("c_in,c_out,dilation,groups", [(6, 8, 1, 1), (8, 4, 2, 2)])
+def test_deformable_saconv_matches_reference(c_in, c_out, dilation, groups, stride):
+    layer = randomize(SAConv(c_in, c_out, 3, stride, dilation=dilation, groups=groups,
+                             deformable=True))
+    for offset in (layer.offset_s, layer.offset_l):  # offsets of a few pixels, fractional
+        offset.weight.set_value(offset.weight * 3)
+    x = inputs(c_in, (9, 7))
+    p = params(layer)
+    assert {"offset_s.weight", "offset_l.bias"} <= set(p)
+    got = run(layer, x)
+    assert got.shape == (2, c_out, -(-9 // stride), -(-7 // stride))
+    np.testing.assert_allclose(got, np_saconv(x, p, stride, dilation, groups, 3), **TOL)
+    # at init the offsets are zero: the same as the layer without them
+    paddle.seed(3)
+    fresh = SAConv(c_in, c_out, 3, stride, dilation=dilation, groups=groups, deformable=True)
+    assert not params(fresh)["offset_s.weight"].any() and not params(fresh)["offset_l.bias"].any()
+
+
 def test_saconv_starts_as_a_weight_standardised_conv():
     """The reference's init: switch 1, dW 0, zero contexts: out = conv(x, ws(W), dilation d)."""
     paddle.seed(0)
@@ -206,15 +232,12 @@ def test_saconv_starts_as_a_weight_standardised_conv():
 
 
 # ----------------------------------------------------------------------------------------- DCNv2
-def np_dcnv2(x, p, stride, dilation, groups, dgroups, k):
-    """y(p) = sum_t w_t * m_t(p) * x(p*s - pad + d*p_t + dp_t(p)), offsets and masks from a conv
-    with 3 * G * k^2 channels: [dy, dx] pairs per (group, tap) first, then the mask logits."""
-    pad = dilation * (k - 1) // 2
-    om = np_conv(x, p["conv_offset.weight"], p["conv_offset.bias"], stride, pad, dilation)
+def np_deform_conv(x, offset, mask, weight, bias, stride, pad, dilation, groups, dgroups, k):
+    """y(p) = sum_t w_t * m_t(p) * x(p*s - pad + d*p_t + dp_t(p)): ``offset`` holds [dy, dx]
+    pairs per (deformable group, tap); ``mask`` (N, G * k^2, H', W') or None for DCNv1."""
     n, c, h, w = x.shape
     taps = k * k
-    offset, mask = om[:, :2 * dgroups * taps], np_sigmoid(om[:, 2 * dgroups * taps:])
-    ho, wo = om.shape[2:]
+    ho, wo = offset.shape[2:]
     base_y = (np.arange(ho) * stride - pad)[:, None] * np.ones((1, wo))
     base_x = (np.arange(wo) * stride - pad)[None, :] * np.ones((ho, 1))
     cols = np.zeros((n, c, taps, ho, wo))  # sampled, masked input per tap
@@ -225,15 +248,25 @@ def np_dcnv2(x, p, stride, dilation, groups, dgroups, k):
                 i, j = divmod(t, k)
                 dy, dx = offset[b, 2 * (g * taps + t)], offset[b, 2 * (g * taps + t) + 1]
                 sampled = np_bilinear(x[b, g * cg:(g + 1) * cg], base_y + i * dilation + dy, base_x + j * dilation + dx)
-                cols[b, g * cg:(g + 1) * cg, t] = sampled * mask[b, g * taps + t]
-    weight = p["conv.weight"]  # (O, C / groups, k, k)
-    o = weight.shape[0]
+                cols[b, g * cg:(g + 1) * cg, t] = sampled * (1.0 if mask is None else mask[b, g * taps + t])
+    o = weight.shape[0]  # (O, C / groups, k, k)
     out = np.zeros((n, o, ho, wo))
     og, cig = o // groups, c // groups
     for g in range(groups):
         wg = weight[g * og:(g + 1) * og].reshape(og, cig, taps)
         out[:, g * og:(g + 1) * og] = np.einsum("nctyx,oct->noyx", cols[:, g * cig:(g + 1) * cig], wg)
-    return out if "conv.bias" not in p else out + p["conv.bias"].reshape(1, -1, 1, 1)
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+
+
+def np_dcnv2(x, p, stride, dilation, groups, dgroups, k):
+    """Offsets and masks from a conv with 3 * G * k^2 channels: [dy, dx] pairs per (group, tap)
+    first, then the mask logits."""
+    pad = dilation * (k - 1) // 2
+    om = np_conv(x, p["conv_offset.weight"], p["conv_offset.bias"], stride, pad, dilation)
+    taps = k * k
+    offset, mask = om[:, :2 * dgroups * taps], np_sigmoid(om[:, 2 * dgroups * taps:])
+    return np_deform_conv(x, offset, mask, p["conv.weight"], p.get("conv.bias"), stride, pad,
+                          dilation, groups, dgroups, k)
 
 
 @pytest.mark.parametrize("stride", (1, 2))
