@@ -368,15 +368,23 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     print(f"study {args.preset}: {len(cells)} runs, {args.epochs} epochs each, results in {out}", flush=True)
     started = time.time()
 
+    grid = [cell.name for cell in build_grid(preset)]
+
     def write(records: List[Dict[str, Any]]) -> Dict[str, Any]:
         # Written after every run too, so a study stopped half-way still shows what it measured.
+        # Runs of earlier invocations not (yet) reached by this one stay: results.json is the
+        # study's record of every run it has finished, in grid order.
+        done = {record["name"] for record in records}
+        kept = [record for name, record in previous.items() if name not in done]
+        runs = sorted([*records, *kept],
+                      key=lambda r: grid.index(r["name"]) if r["name"] in grid else len(grid))
         results = {"preset": args.preset, "description": preset.description, "epochs": args.epochs,
                    "train_flags": [*preset.train_flags, *args.train_flags],
                    "recipe_flags": {recipe: list(flags) for recipe, flags in preset.recipe_flags},
-                   "runs": records,
-                   "complete": len(records) == len(cells), "machine": machine(),
+                   "runs": runs,
+                   "complete": {r["name"] for r in runs} >= set(grid), "machine": machine(),
                    "command": command, "seconds_this_invocation": time.time() - started,
-                   "training_wall_seconds": sum(r["wall_seconds"] for r in records)}
+                   "training_wall_seconds": sum(r["wall_seconds"] for r in runs)}
         temporary = results_file.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(results, indent=1))
         temporary.replace(results_file)  # never a half-written results.json

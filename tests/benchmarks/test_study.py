@@ -78,7 +78,9 @@ def test_finished_runs_are_read_back_and_unfinished_ones_resume(first):
     again, printed = _study("--out", str(folder), "--epochs", "2", "--no-latency",
                             "--only", "*-a0.5-*")
     assert "finished earlier" not in printed and "[1/1] oct_mobilenet-w0.25-a0.5-paper-s0" in printed
-    (run,) = again["runs"]
+    # the run left out by --only keeps its record; the selected one has its new epochs
+    plain, run = again["runs"]
+    assert plain["alpha"] == 0.0 and plain["epochs"] == 1
     assert run["epochs"] == 2 and len(run["eval_top1_per_epoch"]) == 2
     commands = [l for l in (folder / "train.log").read_text().splitlines() if l.startswith("$ ")]
     assert len(commands) == 3 and "--resume" in commands[-1]
