@@ -2,9 +2,6 @@
 summary and odd sizes (every builder), and on a small instance of each kind of network: a
 training step, grey images, pretrained= (path and cache), and export (jit, oneDNN predictor, ONNX).
 """
-import subprocess
-import sys
-
 import numpy as np
 import paddle
 import pytest
@@ -13,6 +10,8 @@ import models
 from models import weights
 from models.records import VARIANTS
 from paddle_octconv import count_params
+
+from export_check import convert_to_onnx, onednn_runner, onnx_runner
 
 slow = pytest.mark.slow
 HEAVY = {"oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext101_32x4d", "od_resnet50"}
@@ -168,40 +167,12 @@ def test_export_jit_load(exported):
 
 
 def test_export_onednn_predictor(exported):
-    from paddle import inference
-
     arch, prefix, inputs, expected = exported
-    config = inference.Config(str(prefix.with_suffix(".json")), str(prefix.with_suffix(".pdiparams")))
-    config.enable_mkldnn()
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
-    (input_name,), (output_name,) = predictor.get_input_names(), predictor.get_output_names()
-
-    def run(x):
-        handle = predictor.get_input_handle(input_name)
-        handle.reshape(list(x.shape))
-        handle.copy_from_cpu(x)
-        predictor.run()
-        return predictor.get_output_handle(output_name).copy_to_cpu()
-
-    assert_matches(run, inputs, expected, arch)
-
-
-# In a child: paddle2onnx aborts the process on an unsupported op (see tests/paddle_octconv).
-CONVERT = ("import sys, paddle2onnx; "
-           "paddle2onnx.export(*sys.argv[1:4], opset_version=11, optimize_tool=None)")
+    assert_matches(onednn_runner(prefix.with_suffix(".json"), prefix.with_suffix(".pdiparams")), inputs, expected, arch)
 
 
 def test_export_onnx(exported):
-    pytest.importorskip("paddle2onnx", reason="paddle2onnx is not installed")
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     arch, prefix, inputs, expected = exported
-    onnx_file = prefix.with_suffix(".onnx")
-    proc = subprocess.run(
-        [sys.executable, "-c", CONVERT, str(prefix.with_suffix(".json")),
-         str(prefix.with_suffix(".pdiparams")), str(onnx_file)],
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"paddle2onnx failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
-    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    (meta,) = session.get_inputs()
-    assert_matches(lambda x: session.run(None, {meta.name: x})[0], inputs, expected, arch)
+    onnx_file = convert_to_onnx(prefix.with_suffix(".json"), prefix.with_suffix(".pdiparams"), prefix.with_suffix(".onnx"))
+    run, _ = onnx_runner(onnx_file)
+    assert_matches(run, inputs, expected, arch)

@@ -8,8 +8,6 @@ low maps are part of every exported graph. One saved model (Paddle 3.3 writes ``
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from types import SimpleNamespace
 
@@ -19,6 +17,8 @@ import paddle.nn as nn
 import pytest
 
 from paddle_octconv import OctaveConv, OctConvBN, OctConvBNAct
+
+from export_check import convert_to_onnx, onednn_runner, onnx_runner
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 # Odd and even sides, different per call: a graph that froze any size would fail one of them.
@@ -91,43 +91,11 @@ def test_jit_save_load_matches_dygraph(exported):
 
 def test_onednn_predictor_matches_dygraph(exported):
     """On 3.3.1 a nearest-interpolate op makes this predictor's run() fail; the layer avoids it."""
-    from paddle import inference
-
-    # With PIR the Config takes the .json program and the .pdiparams file explicitly.
-    config = inference.Config(str(exported.model_file), str(exported.params_file))
-    config.enable_mkldnn()
-    config.disable_glog_info()
-    assert config.mkldnn_enabled()
-    predictor = inference.create_predictor(config)
-    (input_name,), (output_name,) = predictor.get_input_names(), predictor.get_output_names()
-
-    def run(x):
-        handle = predictor.get_input_handle(input_name)
-        handle.reshape(list(x.shape))
-        handle.copy_from_cpu(x)
-        predictor.run()
-        return predictor.get_output_handle(output_name).copy_to_cpu()
-
-    assert_outputs_match(run, exported)
-
-
-# paddle2onnx aborts the whole process (SIGABRT) on an unsupported op and raises SystemExit on
-# other failures, so the conversion runs in a child; a failure then shows its log instead of
-# killing pytest. It converts the saved model directly: paddle.onnx.export would trace the model
-# again and, through polygraphy's constant folding, pip-install onnx_graphsurgeon at run time.
-CONVERT = "import sys, paddle2onnx; paddle2onnx.export(*sys.argv[1:4], opset_version=11, optimize_tool=None)"
+    assert_outputs_match(onednn_runner(exported.model_file, exported.params_file), exported)
 
 
 def test_onnx_export_matches_dygraph(exported):
-    pytest.importorskip("paddle2onnx", reason="paddle2onnx is not installed (pip install paddle-octconv[export])")
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install paddle-octconv[export])")
-    onnx_file = exported.prefix.with_suffix(".onnx")
-    proc = subprocess.run(
-        [sys.executable, "-c", CONVERT, str(exported.model_file), str(exported.params_file), str(onnx_file)],
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and onnx_file.is_file(), \
-        f"paddle2onnx failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
-    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    (input_meta,) = session.get_inputs()
+    onnx_file = convert_to_onnx(exported.model_file, exported.params_file, exported.prefix.with_suffix(".onnx"))
+    run, input_meta = onnx_runner(onnx_file)
     assert not any(isinstance(side, int) for side in input_meta.shape[2:]), input_meta.shape  # dynamic H, W
-    assert_outputs_match(lambda x: session.run(None, {input_meta.name: x})[0], exported)
+    assert_outputs_match(run, exported)

@@ -9,8 +9,6 @@ exported graph. Every runtime must match dygraph to 1e-5.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from types import SimpleNamespace
 
@@ -20,6 +18,8 @@ import paddle.nn as nn
 import pytest
 
 from paddle_octconv import OctaveConv1D, OctaveConv3D, OctConvBN1D, OctConvBN3D, OctConvBNAct1D, OctConvBNAct3D
+
+from export_check import convert_to_onnx, onednn_runner, onnx_runner
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 LAYERS = {1: (OctaveConv1D, OctConvBN1D, OctConvBNAct1D), 3: (OctaveConv3D, OctConvBN3D, OctConvBNAct3D)}
@@ -91,39 +91,12 @@ def test_jit_save_load_matches_dygraph(exported):
 
 
 def test_onednn_predictor_matches_dygraph(exported):
-    from paddle import inference
-
-    config = inference.Config(str(exported.model_file), str(exported.params_file))
-    config.enable_mkldnn()
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
-    (input_name,), (output_name,) = predictor.get_input_names(), predictor.get_output_names()
-
-    def run(x):
-        handle = predictor.get_input_handle(input_name)
-        handle.reshape(list(x.shape))
-        handle.copy_from_cpu(x)
-        predictor.run()
-        return predictor.get_output_handle(output_name).copy_to_cpu()
-
-    assert_outputs_match(run, exported)
-
-
-# As in test_export.py: convert in a child (paddle2onnx may abort the process), from the saved files.
-CONVERT = "import sys, paddle2onnx; paddle2onnx.export(*sys.argv[1:4], opset_version=11, optimize_tool=None)"
+    assert_outputs_match(onednn_runner(exported.model_file, exported.params_file), exported)
 
 
 def test_onnx_export_matches_dygraph(exported):
-    pytest.importorskip("paddle2onnx", reason="paddle2onnx is not installed (pip install paddle-octconv[export])")
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install paddle-octconv[export])")
-    onnx_file = exported.prefix.with_suffix(".onnx")
-    proc = subprocess.run(
-        [sys.executable, "-c", CONVERT, str(exported.model_file), str(exported.params_file), str(onnx_file)],
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and onnx_file.is_file(), \
-        f"paddle2onnx failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
-    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    (input_meta,) = session.get_inputs()
+    onnx_file = convert_to_onnx(exported.model_file, exported.params_file, exported.prefix.with_suffix(".onnx"))
+    run, input_meta = onnx_runner(onnx_file)
     assert len(input_meta.shape) == 2 + exported.dims
     assert not any(isinstance(side, int) for side in input_meta.shape[2:]), input_meta.shape  # dynamic sizes
-    assert_outputs_match(lambda x: session.run(None, {input_meta.name: x})[0], exported)
+    assert_outputs_match(run, exported)

@@ -15,8 +15,6 @@ fixes it, the test says so.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,6 +23,8 @@ import paddle.nn as nn
 import pytest
 
 from paddle_octconv import DCNv2, ODConv, SAConv, SPConv
+
+from export_check import convert_to_onnx, onednn_runner, onnx_runner
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 INPUT_SHAPES = ([2, 8, 9, 7], [1, 8, 8, 10], [3, 8, 7, 7])
@@ -79,41 +79,15 @@ def test_jit_save_load_matches_dygraph(exported):
 
 
 def test_onednn_predictor_matches_dygraph(exported):
-    from paddle import inference
-
-    config = inference.Config(str(exported.model_file), str(exported.params_file))
-    config.enable_mkldnn()
-    config.disable_glog_info()
-    predictor = inference.create_predictor(config)
-    (input_name,), (output_name,) = predictor.get_input_names(), predictor.get_output_names()
-
-    def run(x):
-        handle = predictor.get_input_handle(input_name)
-        handle.reshape(list(x.shape))
-        handle.copy_from_cpu(x)
-        predictor.run()
-        return predictor.get_output_handle(output_name).copy_to_cpu()
-
-    assert_outputs_match(run, exported)
-
-
-# In a child: paddle2onnx aborts the process on an unsupported op. It converts the saved model
-# (never paddle.onnx.export, which can pip-install a package at run time).
-CONVERT = "import sys, paddle2onnx; paddle2onnx.export(*sys.argv[1:4], opset_version=11, optimize_tool=None)"
+    assert_outputs_match(onednn_runner(exported.model_file, exported.params_file), exported)
 
 
 def test_onnx_export_matches_dygraph(exported, request):
     if exported.name == "DCNv2-dg2":
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="paddle2onnx 2.1 drops deform_conv2d's deformable_groups (ONNX offset_group)"))
-    pytest.importorskip("paddle2onnx", reason="paddle2onnx is not installed (pip install paddle-octconv[export])")
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install paddle-octconv[export])")
     onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install paddle-octconv[export])")
-    onnx_file = exported.prefix.with_suffix(".onnx")
-    proc = subprocess.run([sys.executable, "-c", CONVERT, str(exported.model_file), str(exported.params_file),
-                           str(onnx_file)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and onnx_file.is_file(), \
-        f"paddle2onnx failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
+    onnx_file = convert_to_onnx(exported.model_file, exported.params_file, exported.prefix.with_suffix(".onnx"))
     graph = onnx.load(str(onnx_file))
     ops = {node.op_type for node in graph.graph.node}
     opset = max(entry.version for entry in graph.opset_import if entry.domain in ("", "ai.onnx"))
@@ -122,7 +96,6 @@ def test_onnx_export_matches_dygraph(exported, request):
         assert "DeformConv" in ops and opset >= 19, (ops, opset)
     else:
         assert "DeformConv" not in ops and opset < 19, (ops, opset)
-    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    (input_meta,) = session.get_inputs()
+    run, input_meta = onnx_runner(onnx_file)
     assert not any(isinstance(side, int) for side in [input_meta.shape[0], *input_meta.shape[2:]]), input_meta.shape
-    assert_outputs_match(lambda x: session.run(None, {input_meta.name: x})[0], exported)
+    assert_outputs_match(run, exported)
