@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from itertools import product
-from typing import NamedTuple
 
 import numpy as np
 import paddle
@@ -17,24 +16,13 @@ import paddle.nn as nn
 import pytest
 
 import octave_reference as ref
+from octave_checks import (TOL, Case, check_against_reference, check_conv_bn_act,
+                           check_low_map_chain, make_inputs, run, to_paddle)
 from paddle_octconv import (Conv_BN, Conv_BN_ACT, OctaveConv, OctConvBN, OctConvBNAct,
                             low_frequency_size, split_channels)
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 SIZES = ((8, 6), (7, 9))  # even and odd, never square, so a swapped H/W cannot pass
-# float32 layer vs float64 reference over at most 16 * 9 products per output
-TOL = dict(rtol=1e-4, atol=1e-5)
-
-
-class Case(NamedTuple):
-    in_channels: int
-    out_channels: int
-    alpha_in: float
-    alpha_out: float
-    groups: int = 1
-
-    def __str__(self):
-        return f"{self.in_channels}->{self.out_channels}-a{self.alpha_in}/{self.alpha_out}-g{self.groups}"
 
 
 def _cases():
@@ -50,74 +38,12 @@ def _cases():
     return cases
 
 
-def make_inputs(case: Case, size, batch=2, seed=0):
-    """(x_high, x_low) numpy inputs for the case's input split; a part without channels is None."""
-    high, low = ref.split(case.in_channels, case.alpha_in)
-    rng = np.random.default_rng(seed)
-    h, w = size
-    x_high = rng.standard_normal((batch, high, h, w)).astype("float32") if high else None
-    x_low = (rng.standard_normal((batch, low, math.ceil(h / 2), math.ceil(w / 2))).astype("float32")
-             if low else None)
-    return x_high, x_low
-
-
-def randomize(layer: OctaveConv, specs, seed=1, only=None):
-    """Give every path random weights (zero for paths other than ``only``) and return them.
-
-    Asserts first that the layer has exactly the paths and weight shapes the reference expects.
-    """
-    shapes = {name: tuple(getattr(layer, f"conv_{name}").weight.shape)
-              for name in ref.PATHS if getattr(layer, f"conv_{name}") is not None}
-    assert shapes == {name: spec.weight_shape for name, spec in specs.items()}
-    rng = np.random.default_rng(seed)
-    weights = {}
-    for name, spec in specs.items():
-        w = rng.standard_normal(spec.weight_shape).astype("float32")
-        if only is not None and name != only:
-            w = np.zeros_like(w)
-        getattr(layer, f"conv_{name}").weight.set_value(w)
-        weights[name] = w.astype("float64")
-    return weights
-
-
-def to_paddle(x):
-    return None if x is None else paddle.to_tensor(x)
-
-
-def run(layer, x_high, x_low):
-    """Call the layer the way users do: a plain tensor when there is no low input."""
-    x = to_paddle(x_high) if x_low is None else (to_paddle(x_high), to_paddle(x_low))
-    return tuple(None if y is None else y.numpy() for y in layer(x))
-
-
-def assert_parts_close(got, expected):
-    for part, g, e in zip(("high", "low"), got, expected):
-        assert (g is None) == (e is None), f"{part}: got {g is None and 'None'}, expected {e is None and 'None'}"
-        if e is not None:
-            assert g.shape == e.shape, f"{part}: shape {g.shape}, expected {e.shape}"
-            np.testing.assert_allclose(g, e, **TOL, err_msg=part)
-
-
-def check_against_reference(case: Case, kernel, stride, size, only=None):
-    layer = OctaveConv(case.in_channels, case.out_channels, kernel, case.alpha_in, case.alpha_out,
-                       stride=stride, padding=kernel // 2, groups=case.groups)
-    specs = ref.path_specs(case.in_channels, case.out_channels, kernel, case.alpha_in, case.alpha_out,
-                           case.groups)
-    weights = randomize(layer, specs, only=only)
-    x_high, x_low = make_inputs(case, size)
-    expected = ref.octave_conv(
-        None if x_high is None else x_high.astype("float64"),
-        None if x_low is None else x_low.astype("float64"),
-        weights, {name: spec.groups for name, spec in specs.items()}, stride=stride, padding=kernel // 2)
-    assert_parts_close(run(layer, x_high, x_low), expected)
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("stride", (1, 2), ids=lambda s: f"s{s}")
 @pytest.mark.parametrize("kernel", (1, 3), ids=lambda k: f"k{k}")
 @pytest.mark.parametrize("case", _cases(), ids=str)
 def test_layer_matches_reference(case, kernel, stride, size):
-    check_against_reference(case, kernel, stride, size)
+    check_against_reference(OctaveConv, case, kernel, stride, size)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -126,33 +52,15 @@ def test_layer_matches_reference(case, kernel, stride, size):
 @pytest.mark.parametrize("case", [Case(8, 8, 0.5, 0.5), Case(8, 8, 0.25, 0.75)], ids=str)
 def test_each_path_alone_matches_reference(case, path, stride, size):
     """One path live, the others zeroed: a wrong pool/upsample/crop shows up in its own path."""
-    check_against_reference(case, 3, stride, size, only=path)
+    check_against_reference(OctaveConv, case, 3, stride, size, only=path)
 
 
 @pytest.mark.parametrize("side", [*range(1, 10), 25, 100, 225])
 def test_low_map_is_half_the_high_map_rounded_up(side):
     """Low map = ceil(H/2) at every layer of a chain, including stride 2, with correct values."""
     size = (side, side + 1)
-    low = tuple(math.ceil(s / 2) for s in size)
-    assert tuple(low_frequency_size(s) for s in size) == low
-
-    first = OctaveConv(2, 2, 3, 0.0, 0.5, padding=1)
-    middle = OctaveConv(2, 2, 3, 0.5, 0.5, padding=1)
-    strided = OctaveConv(2, 2, 3, 0.5, 0.5, stride=2, padding=1)
-    last = OctaveConv(2, 2, 3, 0.5, 0.0, padding=1)
-    y = first(paddle.randn([1, 2, *size]))
-    assert (y.high.shape[2:], y.low.shape[2:]) == (list(size), list(low))
-    x_high, x_low = y.high.numpy(), y.low.numpy()
-    y = middle(y)
-    assert (y.high.shape[2:], y.low.shape[2:]) == (list(size), list(low))
-    assert_parts_close((y.high.numpy(), y.low.numpy()), ref.octave_conv(
-        x_high.astype("float64"), x_low.astype("float64"),
-        {name: getattr(middle, f"conv_{name}").weight.numpy().astype("float64") for name in ref.PATHS},
-        dict.fromkeys(ref.PATHS, 1), padding=1))
-    y = strided(y)
-    assert (y.high.shape[2:], y.low.shape[2:]) == (list(low), [math.ceil(s / 2) for s in low])
-    high, none = last(y)
-    assert none is None and high.shape[2:] == list(low)
+    assert tuple(low_frequency_size(s) for s in size) == tuple(math.ceil(s / 2) for s in size)
+    check_low_map_chain(OctaveConv, size)
 
 
 @pytest.mark.parametrize("groups", (1, 2, 4))
@@ -257,34 +165,9 @@ def test_split_channels_follows_the_published_rule():
 
 
 # --------------------------------------------------------------------------- BN / BN+act wrappers
-def _set_bn_stats(bn, rng):
-    for attr in ("weight", "bias", "_mean"):
-        getattr(bn, attr).set_value(rng.standard_normal(bn.weight.shape).astype("float32"))
-    bn._variance.set_value(rng.uniform(0.5, 2.0, bn.weight.shape).astype("float32"))
-
-
 @pytest.mark.parametrize("alpha_in,alpha_out", [(0.0, 0.5), (0.5, 0.5), (0.5, 0.0), (0.5, 1.0), (1.0, 0.25)])
 def test_octconv_bn_act_is_conv_then_bn_per_part_then_relu(alpha_in, alpha_out):
-    block = OctConvBNAct(8, 6, 3, alpha_in, alpha_out, padding=1)
-    block.eval()
-    specs = ref.path_specs(8, 6, 3, alpha_in, alpha_out)
-    weights = randomize(block.conv, specs)
-    rng = np.random.default_rng(3)
-    bns = {"high": block.bn_h, "low": block.bn_l}
-    for bn in bns.values():
-        if bn is not None:
-            _set_bn_stats(bn, rng)
-    x_high, x_low = make_inputs(Case(8, 6, alpha_in, alpha_out), (7, 6))
-    conv_out = ref.octave_conv(None if x_high is None else x_high.astype("float64"),
-                               None if x_low is None else x_low.astype("float64"),
-                               weights, dict.fromkeys(specs, 1), padding=1)
-    expected = []
-    for part, y in zip(("high", "low"), conv_out):
-        bn = bns[part]
-        assert (bn is None) == (y is None), part
-        expected.append(None if y is None else np.maximum(0, ref.batch_norm_eval(
-            y, *(getattr(bn, a).numpy().astype("float64") for a in ("_mean", "_variance", "weight", "bias")))))
-    assert_parts_close(run(block, x_high, x_low), expected)
+    check_conv_bn_act(OctConvBNAct, nn.BatchNorm2D, alpha_in, alpha_out, (7, 6))
 
 
 @pytest.mark.parametrize("out_channels,alpha", [(33, 0.5), (7, 0.25), (5, 0.75)])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from itertools import product
-from typing import NamedTuple
 
 import numpy as np
 import paddle
@@ -18,6 +17,8 @@ import paddle.nn as nn
 import pytest
 
 import octave_reference as ref
+from octave_checks import (Case, assert_parts_close, check_against_reference, check_conv_bn_act,
+                           check_low_map_chain, f64, make_inputs, randomize, run)
 from paddle_octconv import (OctaveConv, OctaveConv1D, OctaveConv3D, OctConvBN, OctConvBN1D, OctConvBN3D,
                             OctConvBNAct, OctConvBNAct1D, OctConvBNAct3D, split_channels)
 
@@ -26,20 +27,6 @@ PLAIN = {1: nn.Conv1D, 3: nn.Conv3D}
 BN = {1: (OctConvBN1D, OctConvBNAct1D, nn.BatchNorm1D), 3: (OctConvBN3D, OctConvBNAct3D, nn.BatchNorm3D)}
 SIZES = {1: ((9,), (8,)), 3: ((5, 6, 3), (4, 7, 6))}
 DIMS = pytest.mark.parametrize("dims", (1, 3), ids=lambda d: f"{d}d")
-# float32 layer vs float64 reference over at most 16 * 27 products per output
-TOL = dict(rtol=1e-4, atol=1e-5)
-
-
-class Case(NamedTuple):
-    in_channels: int
-    out_channels: int
-    alpha_in: float
-    alpha_out: float
-    groups: int = 1
-
-    def __str__(self):
-        return f"{self.in_channels}->{self.out_channels}-a{self.alpha_in}/{self.alpha_out}-g{self.groups}"
-
 
 CASES = [
     Case(8, 8, 0.0, 0.0), Case(8, 8, 0.0, 0.5), Case(8, 8, 0.25, 0.25), Case(8, 8, 0.5, 0.5),
@@ -53,71 +40,13 @@ CASES = [
 ]
 
 
-def make_inputs(case: Case, size, batch=2, seed=0):
-    """(x_high, x_low) numpy inputs for the case's input split; a part without channels is None."""
-    high, low = ref.split(case.in_channels, case.alpha_in)
-    rng = np.random.default_rng(seed)
-    x_high = rng.standard_normal((batch, high, *size)).astype("float32") if high else None
-    x_low = (rng.standard_normal((batch, low, *(math.ceil(s / 2) for s in size))).astype("float32")
-             if low else None)
-    return x_high, x_low
-
-
-def randomize(layer, specs, seed=1, only=None):
-    """Random weights on every path (zero off ``only``), returned in float64; asserts first that
-    the layer has exactly the paths and weight shapes of the reference."""
-    assert {name: tuple(conv.weight.shape) for name, conv in layer.paths().items()} == \
-        {name: spec.weight_shape for name, spec in specs.items()}
-    rng = np.random.default_rng(seed)
-    weights = {}
-    for name, spec in specs.items():
-        w = rng.standard_normal(spec.weight_shape).astype("float32")
-        if only is not None and name != only:
-            w = np.zeros_like(w)
-        layer.paths()[name].weight.set_value(w)
-        weights[name] = w.astype("float64")
-    return weights
-
-
-def f64(x):
-    return None if x is None else x.astype("float64")
-
-
-def run(layer, x_high, x_low):
-    """Call the layer the way users do: a plain tensor when there is no low input."""
-    to = lambda x: None if x is None else paddle.to_tensor(x)  # noqa: E731
-    x = to(x_high) if x_low is None else (to(x_high), to(x_low))
-    return tuple(None if y is None else y.numpy() for y in layer(x))
-
-
-def assert_parts_close(got, expected):
-    for part, g, e in zip(("high", "low"), got, expected):
-        assert (g is None) == (e is None), f"{part}: got {g is None and 'None'}, expected {e is None and 'None'}"
-        if e is not None:
-            assert g.shape == e.shape, f"{part}: shape {g.shape}, expected {e.shape}"
-            np.testing.assert_allclose(g, e, **TOL, err_msg=part)
-
-
-def check_against_reference(dims, case, kernel, stride, size, only=None):
-    layer = CONV[dims](case.in_channels, case.out_channels, kernel, case.alpha_in, case.alpha_out,
-                       stride=stride, padding=kernel // 2, groups=case.groups)
-    specs = ref.path_specs(case.in_channels, case.out_channels, kernel, case.alpha_in, case.alpha_out,
-                           case.groups, dims=dims)
-    weights = randomize(layer, specs, only=only)
-    x_high, x_low = make_inputs(case, size)
-    expected = ref.octave_conv(f64(x_high), f64(x_low), weights,
-                               {name: spec.groups for name, spec in specs.items()},
-                               stride=stride, padding=kernel // 2)
-    assert_parts_close(run(layer, x_high, x_low), expected)
-
-
 @pytest.mark.parametrize("size_index", (0, 1), ids=("odd", "even"))
 @pytest.mark.parametrize("stride", (1, 2), ids=lambda s: f"s{s}")
 @pytest.mark.parametrize("kernel", (1, 3), ids=lambda k: f"k{k}")
 @pytest.mark.parametrize("case", CASES, ids=str)
 @DIMS
 def test_layer_matches_reference(dims, case, kernel, stride, size_index):
-    check_against_reference(dims, case, kernel, stride, SIZES[dims][size_index])
+    check_against_reference(CONV[dims], case, kernel, stride, SIZES[dims][size_index])
 
 
 @pytest.mark.parametrize("stride", (1, 2), ids=lambda s: f"s{s}")
@@ -126,30 +55,14 @@ def test_layer_matches_reference(dims, case, kernel, stride, size_index):
 @DIMS
 def test_each_path_alone_matches_reference(dims, case, path, stride):
     """One path live, the others zeroed: a wrong pool/upsample/crop shows up in its own path."""
-    check_against_reference(dims, case, 3, stride, SIZES[dims][0], only=path)
+    check_against_reference(CONV[dims], case, 3, stride, SIZES[dims][0], only=path)
 
 
 @pytest.mark.parametrize("side", (1, 2, 3, 5, 8))
 @DIMS
 def test_low_map_is_half_the_high_map_rounded_up_on_every_axis(dims, side):
     """ceil(side / 2) at every layer of a chain, including stride 2, with correct values."""
-    size = (side, side + 1, side + 2)[:dims]
-    low = [math.ceil(s / 2) for s in size]
-    first, middle, strided, last = (CONV[dims](2, 2, 3, a_in, a_out, stride=stride, padding=1)
-                                    for a_in, a_out, stride in ((0.0, 0.5, 1), (0.5, 0.5, 1),
-                                                                (0.5, 0.5, 2), (0.5, 0.0, 1)))
-    y = first(paddle.randn([1, 2, *size]))
-    assert (y.high.shape[2:], y.low.shape[2:]) == (list(size), low)
-    x_high, x_low = y.high.numpy(), y.low.numpy()
-    y = middle(y)
-    assert (y.high.shape[2:], y.low.shape[2:]) == (list(size), low)
-    assert_parts_close((y.high.numpy(), y.low.numpy()), ref.octave_conv(
-        f64(x_high), f64(x_low), {name: conv.weight.numpy().astype("float64") for name, conv in middle.paths().items()},
-        dict.fromkeys(ref.PATHS, 1), padding=1))
-    y = strided(y)
-    assert (y.high.shape[2:], y.low.shape[2:]) == (low, [math.ceil(s / 2) for s in low])
-    high, none = last(y)
-    assert none is None and high.shape[2:] == low
+    check_low_map_chain(CONV[dims], (side, side + 1, side + 2)[:dims])
 
 
 ALPHA_ZERO = [(1, 0, 1), (3, 1, 1), (3, 0, 1), (3, 2, 2), (5, 2, 1)]
@@ -271,34 +184,11 @@ def test_depthwise_keeps_only_same_frequency_paths(dims):
 
 
 # --------------------------------------------------------------------------- BN / BN+act wrappers
-def _set_bn_stats(bn, rng):
-    for attr in ("weight", "bias", "_mean"):
-        getattr(bn, attr).set_value(rng.standard_normal(bn.weight.shape).astype("float32"))
-    bn._variance.set_value(rng.uniform(0.5, 2.0, bn.weight.shape).astype("float32"))
-
-
 @pytest.mark.parametrize("alpha_in,alpha_out", [(0.0, 0.5), (0.5, 0.5), (0.5, 0.0), (0.5, 1.0), (1.0, 0.25)])
 @DIMS
 def test_octconv_bn_act_is_conv_then_bn_per_part_then_relu(dims, alpha_in, alpha_out):
     _, block_type, norm_type = BN[dims]
-    block = block_type(8, 6, 3, alpha_in, alpha_out, padding=1)
-    block.eval()
-    weights = randomize(block.conv, ref.path_specs(8, 6, 3, alpha_in, alpha_out, dims=dims))
-    rng = np.random.default_rng(3)
-    bns = {"high": block.bn_h, "low": block.bn_l}
-    for bn in bns.values():
-        if bn is not None:
-            assert type(bn) is norm_type
-            _set_bn_stats(bn, rng)
-    x_high, x_low = make_inputs(Case(8, 6, alpha_in, alpha_out), SIZES[dims][0])
-    conv_out = ref.octave_conv(f64(x_high), f64(x_low), weights, dict.fromkeys(weights, 1), padding=1)
-    expected = []
-    for part, y in zip(("high", "low"), conv_out):
-        bn = bns[part]
-        assert (bn is None) == (y is None), part
-        expected.append(None if y is None else np.maximum(0, ref.batch_norm_eval(
-            y, *(getattr(bn, a).numpy().astype("float64") for a in ("_mean", "_variance", "weight", "bias")))))
-    assert_parts_close(run(block, x_high, x_low), expected)
+    check_conv_bn_act(block_type, norm_type, alpha_in, alpha_out, SIZES[dims][0])
 
 
 @pytest.mark.parametrize("out_channels,alpha", [(33, 0.5), (7, 0.25)])
