@@ -197,7 +197,10 @@ def _upsample_nd(x: paddle.Tensor, x_high: Optional[paddle.Tensor],
     if min(high) >= 0 and high == list(y.shape[2:]):  # static sizes that already agree
         return y
     axes = list(range(2, x.ndim))
-    return paddle.slice(y, axes=axes, starts=[0] * len(axes), ends=paddle.shape(x_high)[2:])
+    # Under PIR the int32 ``shape`` op has a oneDNN kernel; ``paddle.shape`` (int64 ``shape64``)
+    # has none, so the predictor reordered all of x_high out of the oneDNN layout to read its sides.
+    sides = (paddle._C_ops.shape(x_high) if paddle.framework.in_pir_mode() else paddle.shape(x_high))[2:]
+    return paddle.slice(y, axes=axes, starts=[0] * len(axes), ends=sides)
 
 
 # ------------------------------------------------------------------- CPU training fast paths
