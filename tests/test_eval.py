@@ -90,6 +90,7 @@ def test_checkpoint_reproduces_top1_and_exports_round_trip(trained, tmp_path):
     assert re.search(r"ONNX written to .*model.onnx; reloaded and checked on 8 images.*"
                      r"same top-1: yes", run.stdout)
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "inference" / "model.pdiparams").is_file()
+    assert "onnxruntime" not in run.stdout + run.stderr  # no runtime log lines on the terminal
 
 
 def test_last_checkpoint_reproduces_the_final_top1_and_logits(trained, capsys, monkeypatch, images):
