@@ -66,8 +66,9 @@ class Bottleneck(nn.Layer):
     """Octave bottleneck: 1x1 -> 3x3 (carries the stride, grouped) -> 1x1 (x4), [SE], + shortcut.
 
     conv1 and the downsample map ``alpha_in`` to ``alpha_out``; conv2 and conv3 keep ``alpha_out``.
-    The downsample (a 1x1 conv + BN with the block's stride) exists when the stride is 2 or the
-    channel count changes.
+    The downsample (a 1x1 conv + BN with the block's stride) exists when the stride is 2, the
+    channel count changes or the split does (``alpha_in != alpha_out``): the shortcut must have
+    the output's high and low widths.
 
     Args:
         in_channels: input channels C_in (high + low).
@@ -112,7 +113,7 @@ class Bottleneck(nn.Layer):
         self.se = OctaveSE(out_channels, alpha_out, se_reduction) if se_reduction else None
         self.relu = nn.ReLU()
         self.downsample: Optional[nn.Sequential] = None
-        if stride != 1 or in_channels != out_channels:
+        if stride != 1 or in_channels != out_channels or alpha_in != alpha_out:
             self.downsample = nn.Sequential(
                 conv(in_channels, out_channels, 1, alpha_in, alpha_out, stride=stride))
 

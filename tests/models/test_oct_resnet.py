@@ -227,3 +227,29 @@ def test_width_one_is_the_published_network_and_the_study_size():
 def test_width_is_checked(width, error):
     with pytest.raises(error, match="width must be"):
         models.oct_resnet26(width=width)
+
+
+@pytest.mark.parametrize("alpha_in,alpha_out", [(0.0, 0.5), (0.5, 0.0), (0.25, 0.5)])
+def test_block_changing_only_the_split_projects_its_shortcut(alpha_in, alpha_out):
+    """Same channels, stride 1, another alpha: the shortcut must be projected to the output's
+    high / low widths (the identity has the input's split)."""
+    block = Bottleneck(256, 64, 1, alpha_in, alpha_out)
+    assert block.downsample is not None
+    block.eval()
+    high_in, low_in = (256 - int(alpha_in * 256), int(alpha_in * 256))
+    x = (paddle.randn([2, high_in, 6, 5]), paddle.randn([2, low_in, 3, 3]) if low_in else None)
+    y = block(x if low_in else x[0])
+    assert y.high.shape == [2, 256 - int(alpha_out * 256), 6, 5]
+    assert (y.low is None) == (alpha_out == 0)
+    if y.low is not None:
+        assert y.low.shape == [2, int(alpha_out * 256), 3, 3]
+    # and nothing else changes: the residual branch plus the projected shortcut, then ReLU
+    shortcut = block.downsample(x if low_in else x[0])
+    branch = block.conv3(block.conv2(block.conv1(x if low_in else x[0])))
+    for got, b, s in zip(y, branch, shortcut):
+        if got is not None:
+            np.testing.assert_allclose(got.numpy(), np.maximum(b.numpy() + s.numpy(), 0), rtol=1e-5, atol=1e-5)
+
+
+def test_block_with_the_same_split_keeps_the_identity_shortcut():
+    assert Bottleneck(256, 64, 1, 0.5, 0.5).downsample is None
