@@ -2,7 +2,7 @@
 
     >>> from models import create_model, list_models
     >>> list_models()[:3]
-    ['oct_mobilenet', 'oct_resnet26', 'oct_resnet50']
+    ['dcn_resnet50', 'oct_mobilenet', 'oct_mobilenet_v2']
     >>> model = create_model("oct_resnet26", num_classes=10)
 """
 from __future__ import annotations
