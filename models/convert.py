@@ -30,10 +30,18 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .registry import create_model, list_models
+from .records import VARIANTS
+from .registry import create_model
 from .weights import cache_dir, load_weights
 
-__all__ = ["unwrap_checkpoint", "convert_state_dict", "load_torch_checkpoint", "convert", "main"]
+__all__ = ["D_LI14_ARCHS", "unwrap_checkpoint", "convert_state_dict", "load_torch_checkpoint",
+           "convert", "main"]
+
+#: The builders with d-li14/octconv.pytorch's networks, whose checkpoints this converts: its
+#: Oct-ResNets (no SE, grouped or plug-in convs: the records' architectures with only ``layers``)
+#: and its Oct-MobileNet V1.
+D_LI14_ARCHS = tuple(name for name, record in VARIANTS.items()
+                     if record.family in ("oct_resnet", "oct_mobilenet") and set(record.arch) <= {"layers"})
 
 _BN_BUFFERS = {"running_mean": "_mean", "running_var": "_variance"}
 _DROPPED = ("num_batches_tracked",)
@@ -119,7 +127,7 @@ def convert(arch: str, src: os.PathLike, dst: os.PathLike, **model_kwargs) -> Pa
     """Convert the PyTorch checkpoint ``src`` of ``arch`` into ``dst`` (.pdparams); return ``dst``.
 
     Args:
-        arch: a name of :func:`models.list_models`.
+        arch: a name of :func:`models.list_models` whose network is a d-li14 one (:data:`D_LI14_ARCHS`).
         src: the PyTorch checkpoint.
         dst: where to write the Paddle state dict (parent folders are created).
         **model_kwargs: builder options the checkpoint was trained with (e.g. ``alpha=0.5``).
@@ -147,14 +155,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog="python -m models.convert",
         description="Convert a d-li14/octconv.pytorch checkpoint into a Paddle .pdparams file.",
     )
-    parser.add_argument("--arch", required=True, choices=list_models(), help="model name")
+    parser.add_argument("--arch", required=True, choices=D_LI14_ARCHS,
+                        help="model name (the architectures of d-li14/octconv.pytorch)")
     parser.add_argument("--src", required=True, type=Path, help="PyTorch checkpoint (.pth)")
     parser.add_argument("--dst", type=Path, default=None,
                         help="output .pdparams (default: <cache>/<arch>.pdparams, read by "
                              "pretrained=True; <cache> is $PADDLE_OCTCONV_HOME or "
                              "~/.cache/paddle_octconv)")
-    parser.add_argument("--alpha", type=float, default=0.5,
-                        help="alpha the checkpoint was trained with (default 0.5)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="alpha the checkpoint was trained with (default: the builder's, 0.5)")
     parser.add_argument("--width-mult", type=float, default=None,
                         help="width_mult of an oct_mobilenet checkpoint (default 1.0)")
     args = parser.parse_args(argv)
@@ -162,7 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.src.is_file():
         parser.error(f"--src {args.src}: no such file")
     dst = args.dst if args.dst is not None else cache_dir() / f"{args.arch}.pdparams"
-    kwargs: Dict[str, Any] = {"alpha": args.alpha}
+    kwargs: Dict[str, Any] = {"alpha": VARIANTS[args.arch].alpha if args.alpha is None else args.alpha}
     if args.width_mult is not None:
         kwargs["width_mult"] = args.width_mult
     try:

@@ -179,6 +179,12 @@ def test_cli_argument_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         convert.main(["--arch", "oct_resnet18", "--src", str(tmp_path / "x.pth")])
     assert info.value.code == 2 and "invalid choice: 'oct_resnet18'" in capsys.readouterr().err
+    for other in ("sp_resnet50", "oct_mobilenet_v2", "oct_resnext50_32x4d", "oct_se_resnet50"):
+        with pytest.raises(SystemExit) as info:  # zoo networks d-li14 has no checkpoints of
+            convert.main(["--arch", other, "--src", str(tmp_path / "x.pth")])
+        assert info.value.code == 2 and f"invalid choice: '{other}'" in capsys.readouterr().err
+    assert set(convert.D_LI14_ARCHS) == {"oct_mobilenet", "oct_resnet26", "oct_resnet50", "oct_resnet101",
+                                         "oct_resnet152", "oct_resnet200"}
     with pytest.raises(SystemExit):
         convert.main(["--arch", "oct_resnet26", "--src", str(tmp_path / "absent.pth")])
     assert "no such file" in capsys.readouterr().err
