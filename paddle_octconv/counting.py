@@ -1,8 +1,8 @@
 """Parameter and multiply-accumulate counting for octave (and plain) networks.
 
-``count_flops`` counts the multiply-accumulates (MACs) of every convolution and linear layer at
-the sizes it really sees during one forward pass, so half-resolution octave paths count a quarter
-(in 2-D; a half in 1-D, an eighth in 3-D).
+``count_flops`` counts the multiply-accumulates (MACs) of every convolution (transposed ones too)
+and linear layer at the sizes it really sees during one forward pass, so half-resolution octave
+paths count a quarter (in 2-D; a half in 1-D, an eighth in 3-D).
 This is the convention of the published OctConv figures (Oct-ResNet-50: 2.367G at 224x224).
 1-D, 2-D and 3-D models are counted alike: (N, C, L), (N, C, H, W) and (N, C, D, H, W) inputs.
 It does not use ``paddle.flops``, which crashes on numpy >= 2.4 (Paddle 3.3.1).
@@ -33,12 +33,20 @@ def count_params(model: nn.Layer) -> int:
 
 #: The plain convolutions counted: output elements * (in_channels / groups) * kernel volume.
 _CONVS = (nn.Conv1D, nn.Conv2D, nn.Conv3D)
+#: Transposed convolutions: every input element times (out_channels / groups) * kernel volume
+#: (the products a transposed conv scatters into its output; zero-insertion is not counted).
+_TRANSPOSED_CONVS = (nn.Conv1DTranspose, nn.Conv2DTranspose, nn.Conv3DTranspose)
 
 
 def _conv_macs(conv: nn.Layer, output: paddle.Tensor) -> int:
     in_per_group = conv._in_channels // conv._groups
     kernel = int(np.prod(conv._kernel_size))
     return int(np.prod(output.shape)) * in_per_group * kernel
+
+
+def _transposed_conv_macs(conv: nn.Layer, x: paddle.Tensor) -> int:
+    # weight: (C_in, C_out / groups, *kernel)
+    return int(np.prod(x.shape)) * int(np.prod(conv.weight.shape[1:]))
 
 
 def _octave_conv_macs(layer: _OctaveConvNd, inputs, output) -> int:
@@ -76,7 +84,8 @@ def count_flops(model: nn.Layer, input_size: Sequence[int]) -> int:
 
     Returns:
         MACs of every Conv1D / Conv2D / Conv3D (the paths of OctaveConv1D / OctaveConv /
-        OctaveConv3D included) and Linear layer, as an int.
+        OctaveConv3D included), Conv1DTranspose / Conv2DTranspose / Conv3DTranspose and Linear
+        layer, as an int. Other layers (pools, norms, activations, functional ops) count 0.
     """
     if not isinstance(model, nn.Layer):
         raise TypeError(f"count_flops expects a paddle.nn.Layer, got {type(model).__name__}")
@@ -98,13 +107,15 @@ def count_flops(model: nn.Layer, input_size: Sequence[int]) -> int:
             macs = _octave_conv_macs(layer, inputs, output)
         elif isinstance(layer, _CONVS):
             macs = _conv_macs(layer, output)
+        elif isinstance(layer, _TRANSPOSED_CONVS):
+            macs = _transposed_conv_macs(layer, inputs[0])
         else:  # nn.Linear: in_features * out_features per row
             macs = int(np.prod(output.shape)) * layer.weight.shape[0]
         counts[id(layer)] = counts.get(id(layer), 0) + macs
 
     for layer in model.sublayers(include_self=True):
         if isinstance(layer, _OctaveConvNd) or (
-            isinstance(layer, (*_CONVS, nn.Linear)) and id(layer) not in inside_octave
+            isinstance(layer, (*_CONVS, *_TRANSPOSED_CONVS, nn.Linear)) and id(layer) not in inside_octave
         ):
             handles.append(layer.register_forward_post_hook(hook))
     was_training = model.training

@@ -78,6 +78,13 @@ FLOP_CASES = [
     ("3d plain Conv3D, Linear", lambda: nn.Sequential(
         nn.Conv3D(3, 8, 3, stride=2, padding=1), nn.AdaptiveAvgPool3D(1), nn.Flatten(), nn.Linear(8, 10)),
      (1, 3, 5, 5, 5), 8 * 3 * K3D * 27 + 8 * 10),  # 5^3 stride 2 -> 3^3
+    # transposed convs: each input element scatters into (C_out / groups) * kernel outputs
+    ("2d 1x1 then Conv2DTranspose", lambda: nn.Sequential(
+        nn.Conv2D(3, 4, 1), nn.Conv2DTranspose(4, 6, 3, stride=2, padding=1)), (2, 3, 5, 7),
+     2 * (4 * 3 * 35 + 4 * 35 * 6 * 9)),
+    ("grouped Conv1DTranspose", lambda: nn.Sequential(
+        nn.Conv1DTranspose(4, 8, 2, stride=2, groups=2)), (1, 4, 5), 4 * 5 * 4 * 2),
+    ("Conv3DTranspose", lambda: nn.Conv3DTranspose(2, 3, 2, stride=2), (1, 2, 2, 3, 4), 2 * 24 * 3 * 8),
 ]
 
 
