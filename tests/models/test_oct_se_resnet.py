@@ -47,6 +47,17 @@ def test_plain_se_has_no_low_branch():
     assert low is None and high.shape == [1, 32, 5, 5]
 
 
+@pytest.mark.parametrize("args,error,message", [
+    ((8, 0.5, 16), ValueError, r"squeezes channels=8 by reduction=16 to 0 channels; use a reduction of at most 8"),
+    ((8, 0.5, 0), ValueError, r"reduction must be a positive int, got 0"),
+    ((8.0, 0.5, 2), TypeError, r"channels must be a positive int, got float"),
+    ((8, 1.0, 2), ValueError, r"alpha .* must satisfy 0 <= alpha < 1"),
+])
+def test_octave_se_refuses_bad_arguments(args, error, message):
+    with pytest.raises(error, match=message):
+        OctaveSE(*args)
+
+
 @pytest.fixture(scope="module")
 def se_resnet50():
     return models.oct_se_resnet50()
