@@ -69,11 +69,12 @@ class _OctConvBNNd(nn.Layer):
         """Fold BN into the convs only in static eval graphs (``jit.to_static`` exports).
 
         There the folded weights are constants the inference predictor computes once, and a
-        conv + BN pair becomes one conv (Oct-ResNet-50 predictor, batch 8: 0.81 -> 0.65 of plain
-        ResNet-50's time). Not in dygraph, where they would be recomputed on every call. Only
-        the default BatchNorm of the layer's dimension, channel-first, with running statistics
-        is folded (another norm layer has other arithmetic). Channel-first is any "NC..."
-        format: BatchNorm1D / 3D rewrite their "NCL" / "NCDHW" to "NCHW" on their first call.
+        conv + BN pair becomes one conv, which runs faster (the measurement is in
+        benchmarks/results/layer_choices.md). Not in dygraph, where they would be recomputed on
+        every call. Only the default BatchNorm of the layer's dimension, channel-first, with
+        running statistics is folded (another norm layer has other arithmetic). Channel-first is
+        any "NC..." format: BatchNorm1D / 3D rewrite their "NCL" / "NCDHW" to "NCHW" on their
+        first call.
         """
         norm_type = self._conv_type._spatial.norm_layer
         return (not self.training and not paddle.in_dynamic_mode() and all(

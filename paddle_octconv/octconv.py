@@ -158,11 +158,11 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
       op makes the oneDNN predictor's ``run()`` fail, so the upsample is a transposed conv with
       groups = C and a 2x2 kernel of ones (each pixel copied into its 2x2 block). Under PIR the
       ``conv2d_transpose`` op is emitted directly: ``F.conv2d_transpose`` would emit
-      ``depthwise_conv2d_transpose``, which has no oneDNN kernel and ran as a slow kernel wrapped
-      in layout conversions (14 % of Oct-ResNet-50's predictor time), while ``conv2d_transpose``
-      runs as a oneDNN deconvolution. Odd sides are cropped with ``slice`` (paddle2onnx 2.1 has
-      no converter for ``crop`` and aborts). 3-D maps use ``conv3d_transpose`` with a 2x2x2 kernel
-      (Paddle has no depthwise variant of it to avoid).
+      ``depthwise_conv2d_transpose``, which has no oneDNN kernel and runs as a slow kernel
+      wrapped in layout conversions, while ``conv2d_transpose`` runs as a oneDNN deconvolution
+      (measured: benchmarks/results/layer_choices.md). Odd sides are cropped with ``slice``
+      (paddle2onnx 2.1 has no converter for ``crop`` and aborts). 3-D maps use
+      ``conv3d_transpose`` with a 2x2x2 kernel (Paddle has no depthwise variant of it to avoid).
     - 1-D maps run as (N, C, L, 1), upsampled along L only: nearest interpolation accepts only
       4-D and 5-D tensors, and a 1-D transposed conv is a 2-D one inside Paddle anyway.
     """
@@ -605,11 +605,13 @@ class OctaveConv(_OctaveConvNd):
     ``conv_l2h`` and ``conv_l2l`` (each a ``paddle.nn.Conv2D``, absent when its path is unused).
 
     Speed: in dygraph on CPU, a path without bias whose conv is 1x1, or depthwise / dense on a
-    small map, runs as unfold + one batched matmul over the whole batch (see ``cpu_formulation``),
-    which trains several times faster there than Paddle's per-sample conv kernels; the result
-    equals the plain conv to float32 rounding. A ``jit.to_static`` train-mode graph on CPU does
-    the same; eval-mode static graphs (exports) and GPUs always run ``F.conv2d``, and a path conv
-    with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
+    small map, runs as unfold + one batched matmul over the whole batch
+    (``paddle_octconv.octconv.cpu_formulation`` says which), because Paddle's CPU conv kernels
+    call one small GEMM per sample and group, whose per-call cost dominates on such maps; the
+    size limits are where that was measured faster (benchmarks/results/layer_choices.md). The
+    result equals the plain conv to float32 rounding. A ``jit.to_static`` train-mode graph on CPU
+    does the same; eval-mode static graphs (exports) and GPUs always run ``F.conv2d``, and a path
+    conv with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
 
     :class:`OctaveConv1D` and :class:`OctaveConv3D` are the same layer over 1 and 3 spatial axes.
     """
