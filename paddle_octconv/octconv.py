@@ -57,8 +57,10 @@ class OctaveChannels(NamedTuple):
 class OctaveFeatures(NamedTuple):
     """A feature map split by frequency.
 
-    ``high`` is (N, C_high, H, W) or None when the map has no high part (alpha == 1);
-    ``low`` is (N, C_low, ceil(H / 2), ceil(W / 2)) or None when it has no low part (alpha == 0).
+    ``high`` is (N, C_high, H, W) and ``low`` is (N, C_low, ceil(H / 2), ceil(W / 2)); a part
+    without channels is None. The channel rule is :func:`split_channels`'s, C_low =
+    ``int(alpha * C)`` and C_high = C - C_low, so ``low`` is None whenever ``int(alpha * C) == 0``
+    (alpha == 0, but also e.g. alpha = 0.1 with C = 8) and ``high`` is None when alpha == 1.
     The 1-D and 3-D layers give (N, C_high, L) with (N, C_low, ceil(L / 2)), and
     (N, C_high, D, H, W) with (N, C_low, ceil(D / 2), ceil(H / 2), ceil(W / 2)).
     """
@@ -598,8 +600,15 @@ class OctaveConv(_OctaveConvNd):
             its part has no channels. With ``alpha_in == 1`` the high map is taken to be twice the
             low map's size.
         output: ``OctaveFeatures(high, low)``, a tuple of (N, C_out_high, H', W') and
-            (N, C_out_low, ceil(H'/2), ceil(W'/2)); ``low`` is None when ``alpha_out == 0`` and
-            ``high`` is None when ``alpha_out == 1``.
+            (N, C_out_low, ceil(H'/2), ceil(W'/2)), where H', W' are the sides of the output's
+            high map: H' = H and W' = W at stride 1, H' = ceil(H/2) and W' = ceil(W/2) at stride
+            2 (a layer with a low part must keep sizes, see ``padding``). A layer with no low
+            channels in or out is a plain conv, after the stride-2 pool, with any padding:
+            H' = S + 2 * ph - dh * (kh - 1) with S = H at stride 1 and ceil(H/2) at stride 2, and
+            W' likewise. A part without channels is None (channel counts as
+            :func:`split_channels`): ``low`` whenever ``int(alpha_out * C_out) == 0``
+            (``alpha_out == 0``, but also e.g. ``alpha_out = 0.1`` with ``C_out = 8``), ``high``
+            when ``alpha_out == 1``.
 
     Parameters are named as in the public PyTorch checkpoints: ``conv_h2h``, ``conv_h2l``,
     ``conv_l2h`` and ``conv_l2l`` (each a ``paddle.nn.Conv2D``, absent when its path is unused).
@@ -634,8 +643,9 @@ class OctaveConv1D(_OctaveConvNd):
             (N, C_in_high, L) and (N, C_in_low, ceil(L/2)); either may be None when its part has
             no channels (with ``alpha_in == 1`` the high length is taken to be 2 * the low one).
         output: ``OctaveFeatures(high, low)`` of (N, C_out_high, L') and (N, C_out_low,
-            ceil(L'/2)), L' = L at stride 1 and ceil(L/2) at stride 2; a part without channels
-            is None.
+            ceil(L'/2)), L' = L at stride 1 and ceil(L/2) at stride 2 (without any low part, L'
+            follows the plain-conv rule of :class:`OctaveConv`'s H'); a part without channels is
+            None.
     """
 
     _spatial = _SPATIAL[1]
@@ -655,8 +665,10 @@ class OctaveConv3D(_OctaveConvNd):
             of (N, C_in_high, D, H, W) and (N, C_in_low, ceil(D/2), ceil(H/2), ceil(W/2)); either
             may be None when its part has no channels.
         output: ``OctaveFeatures(high, low)`` of (N, C_out_high, D', H', W') and
-            (N, C_out_low, ceil(D'/2), ceil(H'/2), ceil(W'/2)), each side halved (rounded up) at
-            stride 2; a part without channels is None.
+            (N, C_out_low, ceil(D'/2), ceil(H'/2), ceil(W'/2)): D', H', W' are D, H, W at
+            stride 1 and each side halved (rounded up) at stride 2 (without any low part they
+            follow the plain-conv rule of :class:`OctaveConv`'s H'); a part without channels is
+            None.
     """
 
     _spatial = _SPATIAL[3]
