@@ -145,16 +145,35 @@ class OctConvBN3D(_OctConvBNNd):
     _conv_type = OctaveConv3D
 
 
-class _PartActivation:
+class _PartActivation(_OctConvBNNd):
     """Mixed in before an OctConvBN class: an activation on each output part after its norm.
 
     Args:
         act_layer: a callable returning the activation layer, e.g. ``paddle.nn.ReLU`` (default)
-            or ``paddle.nn.ReLU6``; the other arguments are those of the OctConvBN class.
+            or ``paddle.nn.ReLU6``; keyword-only. The other arguments are those of the OctConvBN
+            class, in its order; they are spelled out so that ``help()`` and
+            ``inspect.signature`` show them.
     """
 
-    def __init__(self, *args, act_layer: Optional[ActLayer] = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        alpha_in: float = 0.5,
+        alpha_out: float = 0.5,
+        stride: int = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = False,
+        norm_layer: Optional[NormLayer] = None,
+        group_split: str = "width",
+        *,
+        act_layer: Optional[ActLayer] = None,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, alpha_in, alpha_out, stride,
+                         padding, dilation, groups, bias, norm_layer, group_split)
         self.act = (act_layer or nn.ReLU)()
 
     def forward(self, x) -> OctaveFeatures:
@@ -171,8 +190,9 @@ class OctConvBNAct(_PartActivation, OctConvBN):
     """OctConvBN followed by an activation on each part (ReLU by default).
 
     Args:
-        act_layer: a callable returning the activation layer, e.g. ``paddle.nn.ReLU`` (default)
-            or ``paddle.nn.ReLU6``; the other arguments are those of :class:`OctConvBN`.
+        act_layer: keyword-only, a callable returning the activation layer, e.g.
+            ``paddle.nn.ReLU`` (default) or ``paddle.nn.ReLU6``; the other arguments are those of
+            :class:`OctConvBN`, in its order.
 
     Shapes: as :class:`OctConvBN`: (N, C, H, W) maps.
     """
