@@ -33,9 +33,9 @@ __all__ = [
     "OctaveConv",
     "OctaveConv1D",
     "OctaveConv3D",
+    "PathWeights",
     "split_channels",
     "low_frequency_size",
-    "cpu_formulation",
 ]
 
 #: An int for every spatial axis, or one int per axis: (k,), (kh, kw) or (kd, kh, kw).
@@ -277,6 +277,10 @@ def cpu_formulation(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[padd
     """How a stride-1 path conv of ``x`` (N, C_in, H, W) by ``weight`` (C_out, C_in / groups,
     kh, kw) runs here: ``"unfold_matmul"`` or ``"conv2d"`` (Paddle's own op).
 
+    A module-level helper, not part of the package's public API (not in ``__all__``): the layers
+    call it, and tests and benchmarks import it from ``paddle_octconv.octconv`` to see which
+    formulation a conv gets.
+
     Dygraph on CPU takes the fast path where it pays. A static graph takes it only when it is a
     training graph (``training``: the layer is in train mode, e.g. a ``paddle.jit.to_static``
     train step) with static channel and map sizes; eval graphs, which ``jit.save``, the
@@ -310,7 +314,9 @@ def _path_conv(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Te
     return _SPATIAL[x.ndim - 2].conv(x, weight, bias, 1, list(padding), list(dilation), groups)
 
 
-#: Per path: (weight, bias) to convolve with instead of the path's own parameters.
+#: The ``weights`` argument of ``OctaveConv.convolve``: per path name (``"h2h"``, ``"h2l"``,
+#: ``"l2h"``, ``"l2l"``) the (weight, bias) to convolve with instead of the path's own parameters;
+#: weight (C_out_part, C_in_part / groups, *kernel), bias (C_out_part,) or None.
 PathWeights = Dict[str, Tuple[paddle.Tensor, Optional[paddle.Tensor]]]
 
 

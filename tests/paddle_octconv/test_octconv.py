@@ -215,6 +215,17 @@ def test_bn_act_signature_is_the_bn_blocks_plus_keyword_act_layer(bn_type, act_t
     assert type(block.act) is nn.ReLU6
 
 
+def test_the_octconv_modules_public_names_are_the_packages():
+    """octconv.__all__ is what the package re-exports: PathWeights (in convolve()'s signature)
+    is public, the module-level helper cpu_formulation is not."""
+    import paddle_octconv
+    from paddle_octconv import octconv
+
+    assert set(octconv.__all__) <= set(paddle_octconv.__all__)
+    assert all(getattr(paddle_octconv, name) is getattr(octconv, name) for name in octconv.__all__)
+    assert "PathWeights" in octconv.__all__ and "cpu_formulation" not in paddle_octconv.__all__
+
+
 # ---------------------------------------------------------------------------------------- errors
 def _tensor(*shape):
     return paddle.zeros(list(shape))
