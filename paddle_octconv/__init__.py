@@ -34,6 +34,7 @@ from .octconv import (
     OctaveConv1D,
     OctaveConv3D,
     OctaveFeatures,
+    PathWeights,
     low_frequency_size,
     split_channels,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "OctaveConv3D",
     "OctaveFeatures",
     "OctaveChannels",
+    "PathWeights",
     "OctConvBN",
     "OctConvBNAct",
     "OctConvBN1D",

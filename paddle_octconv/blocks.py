@@ -69,11 +69,12 @@ class _OctConvBNNd(nn.Layer):
         """Fold BN into the convs only in static eval graphs (``jit.to_static`` exports).
 
         There the folded weights are constants the inference predictor computes once, and a
-        conv + BN pair becomes one conv (Oct-ResNet-50 predictor, batch 8: 0.81 -> 0.65 of plain
-        ResNet-50's time). Not in dygraph, where they would be recomputed on every call. Only
-        the default BatchNorm of the layer's dimension, channel-first, with running statistics
-        is folded (another norm layer has other arithmetic). Channel-first is any "NC..."
-        format: BatchNorm1D / 3D rewrite their "NCL" / "NCDHW" to "NCHW" on their first call.
+        conv + BN pair becomes one conv, which runs faster (the measurement is in
+        benchmarks/results/layer_choices.md). Not in dygraph, where they would be recomputed on
+        every call. Only the default BatchNorm of the layer's dimension, channel-first, with
+        running statistics is folded (another norm layer has other arithmetic). Channel-first is
+        any "NC..." format: BatchNorm1D / 3D rewrite their "NCL" / "NCDHW" to "NCHW" on their
+        first call.
         """
         norm_type = self._conv_type._spatial.norm_layer
         return (not self.training and not paddle.in_dynamic_mode() and all(
@@ -144,16 +145,35 @@ class OctConvBN3D(_OctConvBNNd):
     _conv_type = OctaveConv3D
 
 
-class _PartActivation:
+class _PartActivation(_OctConvBNNd):
     """Mixed in before an OctConvBN class: an activation on each output part after its norm.
 
     Args:
         act_layer: a callable returning the activation layer, e.g. ``paddle.nn.ReLU`` (default)
-            or ``paddle.nn.ReLU6``; the other arguments are those of the OctConvBN class.
+            or ``paddle.nn.ReLU6``; keyword-only. The other arguments are those of the OctConvBN
+            class, in its order; they are spelled out so that ``help()`` and
+            ``inspect.signature`` show them.
     """
 
-    def __init__(self, *args, act_layer: Optional[ActLayer] = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        alpha_in: float = 0.5,
+        alpha_out: float = 0.5,
+        stride: int = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = False,
+        norm_layer: Optional[NormLayer] = None,
+        group_split: str = "width",
+        *,
+        act_layer: Optional[ActLayer] = None,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, alpha_in, alpha_out, stride,
+                         padding, dilation, groups, bias, norm_layer, group_split)
         self.act = (act_layer or nn.ReLU)()
 
     def forward(self, x) -> OctaveFeatures:
@@ -170,8 +190,9 @@ class OctConvBNAct(_PartActivation, OctConvBN):
     """OctConvBN followed by an activation on each part (ReLU by default).
 
     Args:
-        act_layer: a callable returning the activation layer, e.g. ``paddle.nn.ReLU`` (default)
-            or ``paddle.nn.ReLU6``; the other arguments are those of :class:`OctConvBN`.
+        act_layer: keyword-only, a callable returning the activation layer, e.g.
+            ``paddle.nn.ReLU`` (default) or ``paddle.nn.ReLU6``; the other arguments are those of
+            :class:`OctConvBN`, in its order.
 
     Shapes: as :class:`OctConvBN`: (N, C, H, W) maps.
     """

@@ -3,9 +3,8 @@
 Paddle's CPU build does its GEMMs (conv2d, matmul, and OctaveConv's ``unfold_matmul`` fast path)
 in Intel MKL (``libmklml_intel.so``). That MKL chooses its code path by CPU *vendor*: on an AMD CPU
 it runs a generic path even when the CPU has AVX2 and FMA. ``MKL_DEBUG_CPU_TYPE=5`` makes this
-MKL build use its AVX2 kernels. Measured on an AMD EPYC (AVX2, no AVX-512), Paddle 3.3.1:
-a 1024x1024x1024 float32 matmul on one thread went from 8.6-11.5 to 18-21 GMAC/s with the
-variable set after ``import paddle``, before the first product.
+MKL build use its AVX2 kernels, also when it is set after ``import paddle`` (before the first
+product); the speed-up measured on an AMD EPYC is in benchmarks/results/layer_choices.md.
 
 MKL reads the variable once, at its first GEMM, so call :func:`enable_mkl_avx2_on_amd` early:
 before any Paddle matmul or convolution has run in the process (e.g. in a script's set-up,

@@ -33,9 +33,9 @@ __all__ = [
     "OctaveConv",
     "OctaveConv1D",
     "OctaveConv3D",
+    "PathWeights",
     "split_channels",
     "low_frequency_size",
-    "cpu_formulation",
 ]
 
 #: An int for every spatial axis, or one int per axis: (k,), (kh, kw) or (kd, kh, kw).
@@ -57,8 +57,10 @@ class OctaveChannels(NamedTuple):
 class OctaveFeatures(NamedTuple):
     """A feature map split by frequency.
 
-    ``high`` is (N, C_high, H, W) or None when the map has no high part (alpha == 1);
-    ``low`` is (N, C_low, ceil(H / 2), ceil(W / 2)) or None when it has no low part (alpha == 0).
+    ``high`` is (N, C_high, H, W) and ``low`` is (N, C_low, ceil(H / 2), ceil(W / 2)); a part
+    without channels is None. The channel rule is :func:`split_channels`'s, C_low =
+    ``int(alpha * C)`` and C_high = C - C_low, so ``low`` is None whenever ``int(alpha * C) == 0``
+    (alpha == 0, but also e.g. alpha = 0.1 with C = 8) and ``high`` is None when alpha == 1.
     The 1-D and 3-D layers give (N, C_high, L) with (N, C_low, ceil(L / 2)), and
     (N, C_high, D, H, W) with (N, C_low, ceil(D / 2), ceil(H / 2), ceil(W / 2)).
     """
@@ -158,11 +160,11 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
       op makes the oneDNN predictor's ``run()`` fail, so the upsample is a transposed conv with
       groups = C and a 2x2 kernel of ones (each pixel copied into its 2x2 block). Under PIR the
       ``conv2d_transpose`` op is emitted directly: ``F.conv2d_transpose`` would emit
-      ``depthwise_conv2d_transpose``, which has no oneDNN kernel and ran as a slow kernel wrapped
-      in layout conversions (14 % of Oct-ResNet-50's predictor time), while ``conv2d_transpose``
-      runs as a oneDNN deconvolution. Odd sides are cropped with ``slice`` (paddle2onnx 2.1 has
-      no converter for ``crop`` and aborts). 3-D maps use ``conv3d_transpose`` with a 2x2x2 kernel
-      (Paddle has no depthwise variant of it to avoid).
+      ``depthwise_conv2d_transpose``, which has no oneDNN kernel and runs as a slow kernel
+      wrapped in layout conversions, while ``conv2d_transpose`` runs as a oneDNN deconvolution
+      (measured: benchmarks/results/layer_choices.md). Odd sides are cropped with ``slice``
+      (paddle2onnx 2.1 has no converter for ``crop`` and aborts). 3-D maps use
+      ``conv3d_transpose`` with a 2x2x2 kernel (Paddle has no depthwise variant of it to avoid).
     - 1-D maps run as (N, C, L, 1), upsampled along L only: nearest interpolation accepts only
       4-D and 5-D tensors, and a 1-D transposed conv is a 2-D one inside Paddle anyway.
     """
@@ -275,6 +277,10 @@ def cpu_formulation(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[padd
     """How a stride-1 path conv of ``x`` (N, C_in, H, W) by ``weight`` (C_out, C_in / groups,
     kh, kw) runs here: ``"unfold_matmul"`` or ``"conv2d"`` (Paddle's own op).
 
+    A module-level helper, not part of the package's public API (not in ``__all__``): the layers
+    call it, and tests and benchmarks import it from ``paddle_octconv.octconv`` to see which
+    formulation a conv gets.
+
     Dygraph on CPU takes the fast path where it pays. A static graph takes it only when it is a
     training graph (``training``: the layer is in train mode, e.g. a ``paddle.jit.to_static``
     train step) with static channel and map sizes; eval graphs, which ``jit.save``, the
@@ -308,7 +314,9 @@ def _path_conv(x: paddle.Tensor, weight: paddle.Tensor, bias: Optional[paddle.Te
     return _SPATIAL[x.ndim - 2].conv(x, weight, bias, 1, list(padding), list(dilation), groups)
 
 
-#: Per path: (weight, bias) to convolve with instead of the path's own parameters.
+#: The ``weights`` argument of ``OctaveConv.convolve``: per path name (``"h2h"``, ``"h2l"``,
+#: ``"l2h"``, ``"l2l"``) the (weight, bias) to convolve with instead of the path's own parameters;
+#: weight (C_out_part, C_in_part / groups, *kernel), bias (C_out_part,) or None.
 PathWeights = Dict[str, Tuple[paddle.Tensor, Optional[paddle.Tensor]]]
 
 
@@ -598,18 +606,27 @@ class OctaveConv(_OctaveConvNd):
             its part has no channels. With ``alpha_in == 1`` the high map is taken to be twice the
             low map's size.
         output: ``OctaveFeatures(high, low)``, a tuple of (N, C_out_high, H', W') and
-            (N, C_out_low, ceil(H'/2), ceil(W'/2)); ``low`` is None when ``alpha_out == 0`` and
-            ``high`` is None when ``alpha_out == 1``.
+            (N, C_out_low, ceil(H'/2), ceil(W'/2)), where H', W' are the sides of the output's
+            high map: H' = H and W' = W at stride 1, H' = ceil(H/2) and W' = ceil(W/2) at stride
+            2 (a layer with a low part must keep sizes, see ``padding``). A layer with no low
+            channels in or out is a plain conv, after the stride-2 pool, with any padding:
+            H' = S + 2 * ph - dh * (kh - 1) with S = H at stride 1 and ceil(H/2) at stride 2, and
+            W' likewise. A part without channels is None (channel counts as
+            :func:`split_channels`): ``low`` whenever ``int(alpha_out * C_out) == 0``
+            (``alpha_out == 0``, but also e.g. ``alpha_out = 0.1`` with ``C_out = 8``), ``high``
+            when ``alpha_out == 1``.
 
     Parameters are named as in the public PyTorch checkpoints: ``conv_h2h``, ``conv_h2l``,
     ``conv_l2h`` and ``conv_l2l`` (each a ``paddle.nn.Conv2D``, absent when its path is unused).
 
     Speed: in dygraph on CPU, a path without bias whose conv is 1x1, or depthwise / dense on a
-    small map, runs as unfold + one batched matmul over the whole batch (see ``cpu_formulation``),
-    which trains several times faster there than Paddle's per-sample conv kernels; the result
-    equals the plain conv to float32 rounding. A ``jit.to_static`` train-mode graph on CPU does
-    the same; eval-mode static graphs (exports) and GPUs always run ``F.conv2d``, and a path conv
-    with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
+    small map, runs as unfold + one batched matmul over the whole batch
+    (``paddle_octconv.octconv.cpu_formulation`` says which), because Paddle's CPU conv kernels
+    call one small GEMM per sample and group, whose per-call cost dominates on such maps; the
+    size limits are where that was measured faster (benchmarks/results/layer_choices.md). The
+    result equals the plain conv to float32 rounding. A ``jit.to_static`` train-mode graph on CPU
+    does the same; eval-mode static graphs (exports) and GPUs always run ``F.conv2d``, and a path
+    conv with hooks (``paddle.summary``, ``paddle.flops``) is called as the layer it is.
 
     :class:`OctaveConv1D` and :class:`OctaveConv3D` are the same layer over 1 and 3 spatial axes.
     """
@@ -632,8 +649,9 @@ class OctaveConv1D(_OctaveConvNd):
             (N, C_in_high, L) and (N, C_in_low, ceil(L/2)); either may be None when its part has
             no channels (with ``alpha_in == 1`` the high length is taken to be 2 * the low one).
         output: ``OctaveFeatures(high, low)`` of (N, C_out_high, L') and (N, C_out_low,
-            ceil(L'/2)), L' = L at stride 1 and ceil(L/2) at stride 2; a part without channels
-            is None.
+            ceil(L'/2)), L' = L at stride 1 and ceil(L/2) at stride 2 (without any low part, L'
+            follows the plain-conv rule of :class:`OctaveConv`'s H'); a part without channels is
+            None.
     """
 
     _spatial = _SPATIAL[1]
@@ -653,8 +671,10 @@ class OctaveConv3D(_OctaveConvNd):
             of (N, C_in_high, D, H, W) and (N, C_in_low, ceil(D/2), ceil(H/2), ceil(W/2)); either
             may be None when its part has no channels.
         output: ``OctaveFeatures(high, low)`` of (N, C_out_high, D', H', W') and
-            (N, C_out_low, ceil(D'/2), ceil(H'/2), ceil(W'/2)), each side halved (rounded up) at
-            stride 2; a part without channels is None.
+            (N, C_out_low, ceil(D'/2), ceil(H'/2), ceil(W'/2)): D', H', W' are D, H, W at
+            stride 1 and each side halved (rounded up) at stride 2 (without any low part they
+            follow the plain-conv rule of :class:`OctaveConv`'s H'); a part without channels is
+            None.
     """
 
     _spatial = _SPATIAL[3]

@@ -78,9 +78,10 @@ class ODKernels(nn.Conv2D):
 
     ``forward(x, spatial, kernel)`` convolves each sample with its own mixed kernel. In dygraph
     that is the reference's one conv with groups = batch * groups over the batch folded into the
-    channels (measured 1.3x faster than the alternative); in a static graph (``jit.save``, the
-    predictor, ONNX), where the batch is not known, an unfold (im2col) and a batched matmul, which
-    work for any batch. Counting hooks see one conv of C_out filters per call, the true MACs.
+    channels (measured faster than unfold + matmul: benchmarks/results/layer_choices.md); in a
+    static graph (``jit.save``, the predictor, ONNX), where the batch is not known, an unfold
+    (im2col) and a batched matmul, which work for any batch. Counting hooks see one conv of C_out
+    filters per call, the true MACs.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Tuple[int, int],

@@ -7,6 +7,7 @@ group rules, so a wrong split fails as a shape mismatch before any numbers are c
 """
 from __future__ import annotations
 
+import inspect
 import math
 from itertools import product
 
@@ -18,8 +19,9 @@ import pytest
 import octave_reference as ref
 from octave_checks import (TOL, Case, check_against_reference, check_conv_bn_act,
                            check_low_map_chain, make_inputs, run, to_paddle)
-from paddle_octconv import (Conv_BN, Conv_BN_ACT, OctaveConv, OctConvBN, OctConvBNAct,
-                            low_frequency_size, split_channels)
+from paddle_octconv import (Conv_BN, Conv_BN_ACT, OctaveConv, OctConvBN, OctConvBN1D, OctConvBN3D,
+                            OctConvBNAct, OctConvBNAct1D, OctConvBNAct3D, low_frequency_size,
+                            split_channels)
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 SIZES = ((8, 6), (7, 9))  # even and odd, never square, so a swapped H/W cannot pass
@@ -196,6 +198,32 @@ def test_parameter_names_match_the_public_checkpoints(block_type, alpha_in, alph
 
 def test_published_names_are_the_same_classes():
     assert Conv_BN is OctConvBN and Conv_BN_ACT is OctConvBNAct
+
+
+@pytest.mark.parametrize("bn_type,act_type", [(OctConvBN, OctConvBNAct), (OctConvBN1D, OctConvBNAct1D),
+                                              (OctConvBN3D, OctConvBNAct3D)])
+def test_bn_act_signature_is_the_bn_blocks_plus_keyword_act_layer(bn_type, act_type):
+    """help() and inspect show the real arguments (not *args, **kwargs): the BN block's, in its
+    positional order with its defaults and types, then a keyword-only act_layer."""
+    params = list(inspect.signature(act_type).parameters.values())
+    assert params[:-1] == list(inspect.signature(bn_type).parameters.values())
+    assert (params[-1].name, params[-1].kind, params[-1].default) == (
+        "act_layer", inspect.Parameter.KEYWORD_ONLY, None)
+    block = act_type(8, 8, 3, 0.5, 0.5, 2, 1, 1, 2, False, None, "count", act_layer=nn.ReLU6)
+    conv = block.conv
+    assert (conv.stride, conv.padding[0], conv.groups, conv.group_split) == (2, 1, 2, "count")
+    assert type(block.act) is nn.ReLU6
+
+
+def test_the_octconv_modules_public_names_are_the_packages():
+    """octconv.__all__ is what the package re-exports: PathWeights (in convolve()'s signature)
+    is public, the module-level helper cpu_formulation is not."""
+    import paddle_octconv
+    from paddle_octconv import octconv
+
+    assert set(octconv.__all__) <= set(paddle_octconv.__all__)
+    assert all(getattr(paddle_octconv, name) is getattr(octconv, name) for name in octconv.__all__)
+    assert "PathWeights" in octconv.__all__ and "cpu_formulation" not in paddle_octconv.__all__
 
 
 # ---------------------------------------------------------------------------------------- errors

@@ -1,9 +1,13 @@
-"""The plug-ins in a ResNet-50 reproduce their references' published parameter and MAC counts.
+"""SPConv and ODConv, the layers alone, reproduce their references' ResNet-50 parameter and MAC
+counts in a network written apart from the zoo.
 
-The network here is a test-local torchvision-layout ResNet-50 whose Bottleneck takes its convs
-from factories (the hook the zoo's builders would need); it is not the zoo's model. The figures
-are those the issue (15) read off the references' own code: SPConv's ResNet-50 (the bottleneck
-3x3, alpha 1/2) and ODConv's (every bottleneck conv, downsample plain).
+The network is a test-local torchvision-layout ResNet-50 whose Bottleneck takes its convs from
+factories. The zoo's own builds (models.sp_resnet50, models.od_resnet50) are checked against
+their records in tests/models/test_records.py; here a wrong count points at the plug-in layer,
+not at the zoo's wiring, and the file also covers what the zoo does not build: ODConv with 4
+kernels, and ODConv's MACs as the plain convs' plus its attention's. The figures are those
+issue 15 read off the references' own code: SPConv's ResNet-50 (the bottleneck 3x3, alpha 1/2)
+and ODConv's (every bottleneck conv, downsample plain).
 """
 from __future__ import annotations
 
