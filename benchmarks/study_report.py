@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["cells_of", "write_report", "markdown"]
+__all__ = ["cells_of", "write_report", "markdown", "table"]
 
 Key = Tuple[str, str, float]  # (family, recipe, alpha)
 
@@ -51,8 +51,9 @@ def _latency(runs: Sequence[Dict[str, Any]], batch: str) -> Optional[float]:
     return values[0] if values and values[0] is not None else None
 
 
-def markdown(results: Dict[str, Any]) -> str:
-    """The results table: one row per cell, Oct cells with their differences from plain."""
+def table(results: Dict[str, Any]) -> str:
+    """The results table alone (Markdown): one row per cell, Oct cells with their differences
+    from plain. The README's Results section shows it as written for the committed results."""
     cells = cells_of(results["runs"])
     header = ("| family | recipe | alpha | seeds | final top-1 % (mean) | spread | best top-1 % | "
               "vs plain (points) | real? | MACs | MACs vs plain | latency bs1 ms | bs8 ms | "
@@ -89,6 +90,11 @@ def markdown(results: Dict[str, Any]) -> str:
             f"{statistics.fmean(speed):.0f}" if speed else "",
             f"{max(rss):.0f}" if rss else "",
         ]) + " |")
+    return "\n".join(lines)
+
+
+def markdown(results: Dict[str, Any]) -> str:
+    """results.md: what was run, the table (see :func:`table`), the machine and the command."""
     info = results["machine"]
     first = results["runs"][0] if results["runs"] else {}
     data = first.get("data", {})
@@ -110,7 +116,7 @@ def markdown(results: Dict[str, Any]) -> str:
         f"is real only when larger than the family's seed spread (the largest max - min of a "
         f"cell over seeds).",
         "",
-        *lines,
+        table(results),
         "",
         f"Machine: {info['cpu']} ({info['isa']}), {info['cores']} cores, Paddle {info['paddle']}, "
         f"Python {info['python']}. Training wall time of all runs: "
