@@ -80,15 +80,24 @@ def split_channels(channels: int, alpha: float) -> OctaveChannels:
         alpha: fraction of channels in the low-frequency part, in [0, 1].
     """
     _check_alpha("alpha", alpha)
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 0:
-        raise ValueError(f"channels must be a non-negative int, got {channels!r}")
+    _check_int("channels", channels, minimum=0)
     low = int(alpha * channels)
     return OctaveChannels(high=channels - low, low=low)
 
 
 def low_frequency_size(size: int) -> int:
-    """Side of the low-frequency map for a high-frequency side ``size``: ``ceil(size / 2)``."""
+    """Side of the low-frequency map for a high-frequency side ``size`` (>= 1): ``ceil(size / 2)``."""
+    _check_int("size", size, minimum=1)
     return (size + 1) // 2
+
+
+def _check_int(name: str, value: int, minimum: int) -> None:
+    """TypeError unless ``value`` is an int (bool is not), ValueError if below ``minimum``."""
+    kind = "positive" if minimum == 1 else "non-negative"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a {kind} int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be a {kind} int, got {value}")
 
 
 def _check_alpha(name: str, alpha: float) -> None:
@@ -355,11 +364,12 @@ class _OctaveConvNd(nn.Layer):
                              f"got {group_split!r}")
         for arg, value in (("in_channels", in_channels), ("out_channels", out_channels),
                            ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg} must be a positive int, got {value!r}")
+            _check_int(arg, value, minimum=1)
         _check_alpha("alpha_in", alpha_in)
         _check_alpha("alpha_out", alpha_out)
-        if stride not in (1, 2) or isinstance(stride, bool):
+        if isinstance(stride, bool) or not isinstance(stride, int):
+            raise TypeError(f"{name} stride must be the int 1 or 2, got {type(stride).__name__} {stride!r}")
+        if stride not in (1, 2):
             raise ValueError(
                 f"{name} supports stride 1 or 2 (stride 2 pools the inputs first), got {stride!r}"
             )
@@ -501,7 +511,7 @@ class _OctaveConvNd(nn.Layer):
                     f"{self.in_split.high}, low {self.in_split.low})"
                 )
         if x_high is not None and x_low is not None:
-            expected = [low_frequency_size(s) if s >= 0 else -1 for s in x_high.shape[2:]]
+            expected = [low_frequency_size(s) if s > 0 else -1 for s in x_high.shape[2:]]
             got = list(x_low.shape[2:])
             if any(e >= 0 and g >= 0 and e != g for e, g in zip(expected, got)):
                 halves = ", ".join(f"ceil({axis}/2)" for axis in spatial.axes)

@@ -166,6 +166,19 @@ def test_split_channels_follows_the_published_rule():
         == [(17, 16), (56, 8), (3, 7), (0, 7), (7, 0)]
 
 
+@pytest.mark.parametrize("call,error,message", [
+    (lambda: split_channels(-1, 0.5), ValueError, r"channels must be a non-negative int, got -1"),
+    (lambda: split_channels(8.0, 0.5), TypeError, r"channels must be a non-negative int, got float 8.0"),
+    (lambda: split_channels(True, 0.5), TypeError, r"got bool True"),
+    (lambda: low_frequency_size(0), ValueError, r"size must be a positive int, got 0"),
+    (lambda: low_frequency_size(-1), ValueError, r"size must be a positive int, got -1"),
+    (lambda: low_frequency_size(7.0), TypeError, r"size must be a positive int, got float 7.0"),
+])
+def test_channel_and_size_helpers_refuse_what_is_not_a_count(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
 # --------------------------------------------------------------------------- BN / BN+act wrappers
 @pytest.mark.parametrize("alpha_in,alpha_out", [(0.0, 0.5), (0.5, 0.5), (0.5, 0.0), (0.5, 1.0), (1.0, 0.25)])
 def test_octconv_bn_act_is_conv_then_bn_per_part_then_relu(alpha_in, alpha_out):
@@ -242,6 +255,10 @@ CONSTRUCTION_ERRORS = [
     (dict(alpha_out=True), TypeError, r"alpha_out must be a float in \[0, 1\], got bool True"),
     (dict(stride=3), ValueError, r"stride 1 or 2 .*got 3"),
     (dict(stride=0), ValueError, r"stride 1 or 2 .*got 0"),
+    (dict(stride=2.0), TypeError, r"OctaveConv stride must be the int 1 or 2, got float 2.0"),
+    (dict(in_channels="8"), TypeError, r"in_channels must be a positive int, got str '8'"),
+    (dict(groups=0), ValueError, r"groups must be a positive int, got 0"),
+    (dict(out_channels=True), TypeError, r"out_channels must be a positive int, got bool True"),
     (dict(in_channels=6, groups=4), ValueError, r"groups=4 must divide in_channels=6"),
     (dict(alpha_in=0.25, alpha_out=0.25, groups=2), ValueError,
      r"groups=2 do not split between the high \(6\) and low \(2\) input channels"
