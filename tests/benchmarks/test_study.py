@@ -155,3 +155,15 @@ def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
     assert "| +2.00 | yes (spread 1.00) | 70.00M | 0.70x |" in rows["| sp"]
     assert "| +0.00 | no (spread 1.00) |" in rows["| od"]
     assert "| paper | 0 | 2 | 90.50 | 1.00 | 90.50 |  |  |" in rows["| plain"]
+
+
+def test_readme_shows_the_committed_fashion_results_table():
+    """The README's Results table is the one the committed results.json gives (so every figure
+    there was measured and none was edited by hand)."""
+    import study_report
+
+    root = Path(__file__).resolve().parents[2]
+    results = json.loads((root / "benchmarks/results/study/fashion/results.json").read_text())
+    assert study_report.table(results) in (root / "README.md").read_text(), (
+        "README's Results table is stale: paste study_report.table() of "
+        "benchmarks/results/study/fashion/results.json")
