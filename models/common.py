@@ -10,8 +10,9 @@ import paddle
 import paddle.nn as nn
 
 from paddle_octconv import OctaveFeatures
+from paddle_octconv._checks import check_int
 
-__all__ = ["check_alpha", "check_positive_int", "check_bool", "check_width", "check_choice",
+__all__ = ["check_alpha", "check_int", "check_bool", "check_width", "check_choice",
            "check_options", "options_checked", "scale_channels", "init_weights", "as_features"]
 
 OctaveInput = Union[paddle.Tensor, OctaveFeatures]
@@ -33,15 +34,6 @@ def check_alpha(alpha: float) -> float:
             f"(0 gives the plain network), got {alpha}"
         )
     return float(alpha)
-
-
-def check_positive_int(name: str, value: int) -> int:
-    """Return ``value`` if it is a positive int; else TypeError (not an int) or ValueError (< 1)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return value
 
 
 def check_bool(name: str, value: bool) -> bool:

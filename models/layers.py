@@ -12,7 +12,7 @@ import paddle.nn as nn
 
 from paddle_octconv import OctaveFeatures, OctConvBN, OctConvBNAct, split_channels
 
-from .common import OctaveInput, as_features, check_alpha, check_positive_int
+from .common import OctaveInput, as_features, check_alpha, check_int
 
 __all__ = ["Layout", "ConvLayer", "PlainConvBN", "conv_bn", "same_padding", "OctaveSE", "norms_of"]
 
@@ -126,8 +126,8 @@ class OctaveSE(nn.Layer):
 
     def __init__(self, channels: int, alpha: float, reduction: int = 16) -> None:
         super().__init__()
-        check_positive_int("channels", channels)
-        check_positive_int("reduction", reduction)
+        check_int("channels", channels)
+        check_int("reduction", reduction)
         high, low = split_channels(channels, check_alpha(alpha))
         squeezed = channels // reduction
         if squeezed < 1:

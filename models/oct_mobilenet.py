@@ -24,7 +24,7 @@ import paddle.nn as nn
 
 from paddle_octconv import OctConvBNAct, split_channels
 
-from .common import (check_alpha, check_bool, check_choice, check_positive_int, check_width,
+from .common import (check_alpha, check_bool, check_choice, check_int, check_width,
                      init_weights, scale_channels)
 from .features import (NO_DILATION, FeatureOutput, FeatureStage, chain_stages,
                        feature_options, with_features)
@@ -76,8 +76,8 @@ class OctMobileNet(nn.Layer):
     def __init__(self, num_classes: int = 1000, alpha: float = 0.5, width_mult: float = 1.0,
                  in_channels: int = 3, small_input: bool = False) -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
         alpha = check_alpha(alpha)
         width_mult = check_width("width_mult", width_mult)
         check_bool("small_input", small_input)

@@ -38,7 +38,7 @@ import paddle.nn as nn
 from paddle_octconv import OctaveFeatures, split_channels
 
 from .common import (OctaveInput, as_features, check_alpha, check_bool, check_choice,
-                     check_positive_int, check_width, init_weights)
+                     check_int, check_width, init_weights)
 from .features import (NO_DILATION, FeatureOutput, FeatureStage, chain_stages,
                        feature_options, with_features)
 from .layers import PlainConvBN, conv_bn
@@ -132,8 +132,8 @@ class OctMobileNetV2(nn.Layer):
                  in_channels: int = 3, small_input: bool = False, dropout: float = 0.2,
                  layout: ChannelLayout = "paddle") -> None:
         super().__init__()
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
         alpha = check_alpha(alpha)
         width_mult = check_width("width_mult", width_mult)
         check_bool("small_input", small_input)

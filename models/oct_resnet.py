@@ -42,7 +42,7 @@ import paddle.nn as nn
 from paddle_octconv import OctaveFeatures, split_channels
 
 from .common import (OctaveInput, as_features, check_alpha, check_bool, check_choice,
-                     check_positive_int, check_width, init_weights, scale_channels)
+                     check_int, check_width, init_weights, scale_channels)
 from .features import FeatureOutput, FeatureStage, feature_options, with_features
 from .layers import ConvLayer, Layout, OctaveSE, conv_bn, norms_of
 from .plugin_convs import PLUGIN_TYPES, placement
@@ -174,9 +174,9 @@ class OctResNet(nn.Layer):
             raise ValueError(
                 f"layers must give the blocks of {len(_STAGES)} stages, got {layers!r}")
         for i, blocks in enumerate(layers):
-            check_positive_int(f"layers[{i}]", blocks)
-        check_positive_int("num_classes", num_classes)
-        check_positive_int("in_channels", in_channels)
+            check_int(f"layers[{i}]", blocks)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
         alpha = check_alpha(alpha)
         check_bool("small_input", small_input)
         check_bool("zero_init_residual", zero_init_residual)

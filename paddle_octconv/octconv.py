@@ -27,6 +27,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ._checks import check_int
+
 __all__ = [
     "OctaveChannels",
     "OctaveFeatures",
@@ -80,24 +82,15 @@ def split_channels(channels: int, alpha: float) -> OctaveChannels:
         alpha: fraction of channels in the low-frequency part, in [0, 1].
     """
     _check_alpha("alpha", alpha)
-    _check_int("channels", channels, minimum=0)
+    check_int("channels", channels, minimum=0)
     low = int(alpha * channels)
     return OctaveChannels(high=channels - low, low=low)
 
 
 def low_frequency_size(size: int) -> int:
     """Side of the low-frequency map for a high-frequency side ``size`` (>= 1): ``ceil(size / 2)``."""
-    _check_int("size", size, minimum=1)
+    check_int("size", size, minimum=1)
     return (size + 1) // 2
-
-
-def _check_int(name: str, value: int, minimum: int) -> None:
-    """TypeError unless ``value`` is an int (bool is not), ValueError if below ``minimum``."""
-    kind = "positive" if minimum == 1 else "non-negative"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a {kind} int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be a {kind} int, got {value}")
 
 
 def _check_alpha(name: str, alpha: float) -> None:
@@ -364,7 +357,7 @@ class _OctaveConvNd(nn.Layer):
                              f"got {group_split!r}")
         for arg, value in (("in_channels", in_channels), ("out_channels", out_channels),
                            ("groups", groups)):
-            _check_int(arg, value, minimum=1)
+            check_int(arg, value, minimum=1)
         _check_alpha("alpha_in", alpha_in)
         _check_alpha("alpha_out", alpha_out)
         if isinstance(stride, bool) or not isinstance(stride, int):

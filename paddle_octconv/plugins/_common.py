@@ -14,20 +14,13 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .._checks import check_int
 from ..octconv import _TENSOR_TYPES, _pair
 
-__all__ = ["IntPair", "check_positive_int", "check_pair", "same_padding", "check_input",
+__all__ = ["IntPair", "check_pair", "same_padding", "check_input",
            "KernelConv2D", "kaiming_normal_fan_out"]
 
 IntPair = Union[int, Sequence[int]]
-
-
-def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return value
 
 
 def check_pair(name: str, value: IntPair, minimum: int = 1) -> Tuple[int, int]:

@@ -25,7 +25,8 @@ import paddle
 import paddle.nn as nn
 from paddle.vision.ops import deform_conv2d
 
-from ._common import IntPair, check_input, check_pair, check_positive_int, same_padding
+from .._checks import check_int
+from ._common import IntPair, check_input, check_pair, same_padding
 
 __all__ = ["DCNv2"]
 
@@ -68,11 +69,11 @@ class DCNv2(nn.Layer):
                  stride: int = 1, dilation: IntPair = 1, groups: int = 1,
                  deformable_groups: int = 1, bias: bool = False) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("out_channels", out_channels)
-        check_positive_int("stride", stride)
-        check_positive_int("groups", groups)
-        check_positive_int("deformable_groups", deformable_groups)
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
+        check_int("stride", stride)
+        check_int("groups", groups)
+        check_int("deformable_groups", deformable_groups)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {type(bias).__name__} {bias!r}")
         kernel = check_pair("kernel_size", kernel_size)

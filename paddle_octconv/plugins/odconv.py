@@ -22,8 +22,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ._common import (IntPair, check_input, check_pair, check_positive_int, kaiming_normal_fan_out,
-                      same_padding)
+from .._checks import check_int
+from ._common import IntPair, check_input, check_pair, kaiming_normal_fan_out, same_padding
 
 __all__ = ["ODConv", "ODAttention"]
 
@@ -154,12 +154,12 @@ class ODConv(nn.Layer):
                  stride: int = 1, dilation: IntPair = 1, groups: int = 1, kernel_num: int = 1,
                  reduction: float = 0.0625, min_channels: int = 16, temperature: float = 1.0) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("out_channels", out_channels)
-        check_positive_int("stride", stride)
-        check_positive_int("groups", groups)
-        check_positive_int("kernel_num", kernel_num)
-        check_positive_int("min_channels", min_channels)
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
+        check_int("stride", stride)
+        check_int("groups", groups)
+        check_int("kernel_num", kernel_num)
+        check_int("min_channels", min_channels)
         for name, value in (("reduction", reduction), ("temperature", temperature)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")

@@ -20,8 +20,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ._common import (IntPair, KernelConv2D, check_input, check_pair, check_positive_int,
-                      kaiming_normal_fan_out, same_padding)
+from .._checks import check_int
+from ._common import IntPair, KernelConv2D, check_input, check_pair, kaiming_normal_fan_out, same_padding
 
 __all__ = ["SAConv", "standardize_weight"]
 
@@ -76,10 +76,10 @@ class SAConv(nn.Layer):
                  stride: int = 1, dilation: IntPair = 1, groups: int = 1, bias: bool = False,
                  deformable: bool = False) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("out_channels", out_channels)
-        check_positive_int("stride", stride)
-        check_positive_int("groups", groups)
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
+        check_int("stride", stride)
+        check_int("groups", groups)
         for name, flag in (("bias", bias), ("deformable", deformable)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")

@@ -20,7 +20,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..octconv import _check_alpha
-from ._common import IntPair, check_input, check_pair, check_positive_int, kaiming_normal_fan_out, same_padding
+from .._checks import check_int
+from ._common import IntPair, check_input, check_pair, kaiming_normal_fan_out, same_padding
 
 __all__ = ["SPConv"]
 
@@ -50,10 +51,10 @@ class SPConv(nn.Layer):
                  stride: int = 1, alpha: float = 0.5, groups: int = 2,
                  norm_layer: Optional[Callable[[int], nn.Layer]] = None) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("out_channels", out_channels)
-        check_positive_int("stride", stride)
-        check_positive_int("groups", groups)
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
+        check_int("stride", stride)
+        check_int("groups", groups)
         _check_alpha("alpha", alpha)
         kernel = check_pair("kernel_size", kernel_size)
         padding = same_padding("SPConv", kernel, (1, 1))
