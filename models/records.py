@@ -109,13 +109,19 @@ class PublishedCheckpoint:
 
     Attributes:
         top1: the ImageNet top-1 accuracy (%) published with it.
-        options: the builder options it was trained with, e.g. "alpha=0.5".
+        options: the builder options it was trained with, e.g. ``{"alpha": 0.5}`` (as
+            :class:`Published`: ``create_model(name, **options)`` builds the architecture).
         source: where it is published (the README there links the file).
     """
 
     top1: float
-    options: str = "alpha=0.5"
-    source: str = D_LI14.url
+    options: Mapping[str, object] = field(default_factory=lambda: {"alpha": 0.5})
+    source: Source = D_LI14
+
+    @property
+    def options_text(self) -> str:
+        """The options as keyword arguments, e.g. "alpha=0.5, width_mult=1.0"."""
+        return ", ".join(f"{key}={value!r}" for key, value in self.options.items())
 
 
 @dataclass(frozen=True)
@@ -345,7 +351,7 @@ _VARIANT_LIST = (
          Published({"alpha": 0.375, "width_mult": 0.75}, OFFICIAL, 70.5, "2.6M", "213M",
                    (2_585_560, 211_379_016), differs=_COUNTER)),
         plain_twin="mobilenet_v1",
-        checkpoint=PublishedCheckpoint(71.25, options="alpha=0.5, width_mult=1.0"),
+        checkpoint=PublishedCheckpoint(71.25, options={"alpha": 0.5, "width_mult": 1.0}),
         defaults={"width_mult": 1.0},
     ),
     Variant(

@@ -93,8 +93,9 @@ def _how_to_make(arch: str, path: Path) -> str:
         )
     else:
         origin = (
-            f"Download the PyTorch checkpoint of {arch} ({published.options}, ImageNet top-1 "
-            f"{published.top1}) linked in the README of {published.source} and convert it:\n"
+            f"Download the PyTorch checkpoint of {arch} ({published.options_text}, ImageNet "
+            f"top-1 {published.top1}) linked in the README of {published.source.name} "
+            f"({published.source.url}) and convert it:\n"
             f"    python -m models.convert --arch {arch} --src <downloaded .pth> --dst {path}"
         )
     return (

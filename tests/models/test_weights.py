@@ -70,7 +70,18 @@ def test_pretrained_true_without_file_says_where_and_how(cache):
     command = f"python -m models.convert --arch oct_resnet50 --src <downloaded .pth> --dst {target}"
     assert command in message
     assert "github.com/d-li14/octconv.pytorch" in message and "77.64" in message
-    assert "PADDLE_OCTCONV_HOME" in message and "nothing is downloaded" in message
+    assert "(alpha=0.5, ImageNet top-1 77.64)" in message
+
+
+def test_published_checkpoint_options_are_builder_options(cache):
+    import inspect
+
+    from models.weights import PUBLISHED_CHECKPOINTS
+
+    for name, checkpoint in PUBLISHED_CHECKPOINTS.items():
+        inspect.signature(models.get_model_builder(name)).bind(**checkpoint.options)
+    with pytest.raises(FileNotFoundError, match=r"\(alpha=0.5, width_mult=1.0, ImageNet top-1 71.25\)"):
+        models.oct_mobilenet(pretrained=True)
 
 
 def test_pretrained_true_without_a_public_checkpoint(cache):
