@@ -14,7 +14,6 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .._checks import check_int
 from ..octconv import _TENSOR_TYPES, _pair
 
 __all__ = ["IntPair", "check_pair", "same_padding", "check_input",
