@@ -10,7 +10,7 @@ import paddle
 import paddle.nn as nn
 
 from paddle_octconv import OctaveFeatures
-from paddle_octconv._checks import check_int
+from paddle_octconv._checks import check_bool, check_int
 
 __all__ = ["check_alpha", "check_int", "check_bool", "check_width", "check_choice",
            "check_options", "options_checked", "scale_channels", "init_weights", "as_features"]
@@ -34,13 +34,6 @@ def check_alpha(alpha: float) -> float:
             f"(0 gives the plain network), got {alpha}"
         )
     return float(alpha)
-
-
-def check_bool(name: str, value: bool) -> bool:
-    """Return ``value`` if it is a bool, else raise a TypeError naming ``name``."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
 
 
 def check_width(name: str, value: float) -> float:

@@ -1,7 +1,7 @@
 """Argument checks shared by the layers and the model builders: one rule, one wording."""
 from __future__ import annotations
 
-__all__ = ["check_int"]
+__all__ = ["check_int", "check_bool"]
 
 
 def check_int(name: str, value: int, minimum: int = 1) -> int:
@@ -15,4 +15,11 @@ def check_int(name: str, value: int, minimum: int = 1) -> int:
         raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be {kind}, got {value}")
+    return value
+
+
+def check_bool(name: str, value: bool) -> bool:
+    """Return ``value`` if it is a bool, else raise a TypeError naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
     return value

@@ -25,7 +25,7 @@ import paddle
 import paddle.nn as nn
 from paddle.vision.ops import deform_conv2d
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from ._common import IntPair, check_input, check_pair, same_padding
 
 __all__ = ["DCNv2"]
@@ -74,8 +74,7 @@ class DCNv2(nn.Layer):
         check_int("stride", stride)
         check_int("groups", groups)
         check_int("deformable_groups", deformable_groups)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be a bool, got {type(bias).__name__} {bias!r}")
+        check_bool("bias", bias)
         kernel = check_pair("kernel_size", kernel_size)
         dilation = check_pair("dilation", dilation)
         padding = same_padding("DCNv2", kernel, dilation)

@@ -20,7 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from ._common import IntPair, KernelConv2D, check_input, check_pair, kaiming_normal_fan_out, same_padding
 
 __all__ = ["SAConv", "standardize_weight"]
@@ -80,9 +80,8 @@ class SAConv(nn.Layer):
         check_int("out_channels", out_channels)
         check_int("stride", stride)
         check_int("groups", groups)
-        for name, flag in (("bias", bias), ("deformable", deformable)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
+        check_bool("bias", bias)
+        check_bool("deformable", deformable)
         kernel = check_pair("kernel_size", kernel_size)
         dilation = check_pair("dilation", dilation)
         padding = same_padding("SAConv", kernel, dilation)
