@@ -16,7 +16,6 @@ feature extractor (:mod:`models.features`).
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Optional, Sequence, Tuple
 
 import paddle
@@ -26,11 +25,11 @@ from paddle_octconv import OctConvBNAct, split_channels
 
 from .common import (check_alpha, check_bool, check_choice, check_int, check_width,
                      init_weights, scale_channels)
-from .features import (NO_DILATION, FeatureOutput, FeatureStage, chain_stages,
-                       feature_options, with_features)
+from .builders import build_model
+from .features import NO_DILATION, FeatureOutput, FeatureStage, chain_stages
 from .records import variant
 from .registry import register_variant
-from .weights import PretrainedArg, build_with_weights
+from .weights import PretrainedArg
 
 __all__ = ["OctMobileNet", "depthwise_separable", "oct_mobilenet"]
 
@@ -133,10 +132,10 @@ def _oct_mobilenet(pretrained: PretrainedArg = False, num_classes: int = 1000,
                    features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
                    feature_output: FeatureOutput = "merged") -> nn.Layer:
     check_choice("output_stride", output_stride, (32,), NO_DILATION)
-    features = feature_options(features_only, out_indices, feature_output)
-    build = partial(OctMobileNet, num_classes=num_classes, alpha=alpha, width_mult=width_mult,
-                    in_channels=in_channels, small_input=small_input)
-    return build_with_weights("oct_mobilenet", pretrained, with_features(build, features))
+    return build_model("oct_mobilenet", OctMobileNet, pretrained, features_only=features_only,
+                       out_indices=out_indices, feature_output=feature_output,
+                       num_classes=num_classes, alpha=alpha, width_mult=width_mult,
+                       in_channels=in_channels, small_input=small_input)
 
 
 oct_mobilenet = register_variant("oct_mobilenet", _oct_mobilenet)

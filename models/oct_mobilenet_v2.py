@@ -39,12 +39,12 @@ from paddle_octconv import OctaveFeatures, split_channels
 
 from .common import (OctaveInput, as_features, check_alpha, check_bool, check_choice,
                      check_int, check_width, init_weights)
-from .features import (NO_DILATION, FeatureOutput, FeatureStage, chain_stages,
-                       feature_options, with_features)
+from .builders import build_model
+from .features import NO_DILATION, FeatureOutput, FeatureStage, chain_stages
 from .layers import PlainConvBN, conv_bn
 from .records import variant
 from .registry import register_variant
-from .weights import PretrainedArg, build_with_weights
+from .weights import PretrainedArg
 
 __all__ = ["InvertedResidual", "OctMobileNetV2", "OCTAVE_BLOCKS", "oct_mobilenet_v2",
            "make_divisible"]
@@ -197,11 +197,11 @@ def _oct_mobilenet_v2(pretrained: PretrainedArg = False, num_classes: int = 1000
                       features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
                       feature_output: FeatureOutput = "merged") -> nn.Layer:
     check_choice("output_stride", output_stride, (32,), NO_DILATION)
-    features = feature_options(features_only, out_indices, feature_output)
-    build = partial(OctMobileNetV2, num_classes=num_classes, alpha=alpha, width_mult=width_mult,
-                    in_channels=in_channels, small_input=small_input, layout=layout)
-    return build_with_weights("oct_mobilenet_v2", pretrained, with_features(build, features),
-                              classifier="classifier.1")
+    return build_model("oct_mobilenet_v2", OctMobileNetV2, pretrained,
+                       features_only=features_only, out_indices=out_indices,
+                       feature_output=feature_output, classifier="classifier.1",
+                       num_classes=num_classes, alpha=alpha, width_mult=width_mult,
+                       in_channels=in_channels, small_input=small_input, layout=layout)
 
 
 oct_mobilenet_v2 = register_variant("oct_mobilenet_v2", _oct_mobilenet_v2)

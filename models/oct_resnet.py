@@ -41,14 +41,15 @@ import paddle.nn as nn
 
 from paddle_octconv import OctaveFeatures, split_channels
 
+from .builders import build_model
 from .common import (OctaveInput, as_features, check_alpha, check_bool, check_choice,
                      check_int, check_width, init_weights, scale_channels)
-from .features import FeatureOutput, FeatureStage, feature_options, with_features
+from .features import FeatureOutput, FeatureStage
 from .layers import ConvLayer, Layout, OctaveSE, conv_bn, norms_of
 from .plugin_convs import PLUGIN_TYPES, placement
 from .records import variant
 from .registry import register_variant
-from .weights import PretrainedArg, build_with_weights
+from .weights import PretrainedArg
 
 __all__ = ["Bottleneck", "OctResNet", "OUTPUT_STRIDES", "oct_resnet26", "oct_resnet50",
            "oct_resnet101", "oct_resnet152", "oct_resnet200", "oct_resnext50_32x4d",
@@ -277,11 +278,11 @@ def _builder(name: str):
                 zero_init_residual: bool = False, width: float = 1.0, output_stride: int = 32,
                 features_only: bool = False, out_indices: Optional[Sequence[int]] = None,
                 feature_output: FeatureOutput = "merged") -> nn.Layer:
-        features = feature_options(features_only, out_indices, feature_output)
-        build = partial(OctResNet, num_classes=num_classes, alpha=alpha, in_channels=in_channels,
-                        small_input=small_input, zero_init_residual=zero_init_residual,
-                        width=width, output_stride=output_stride, **record.arch)
-        return build_with_weights(name, pretrained, with_features(build, features))
+        return build_model(name, OctResNet, pretrained, features_only=features_only,
+                           out_indices=out_indices, feature_output=feature_output,
+                           num_classes=num_classes, alpha=alpha, in_channels=in_channels,
+                           small_input=small_input, zero_init_residual=zero_init_residual,
+                           width=width, output_stride=output_stride, **record.arch)
 
     return register_variant(name, builder)
 
