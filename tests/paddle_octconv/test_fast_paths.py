@@ -200,6 +200,30 @@ def test_large_maps_keep_the_native_kernel():
     assert cpu_formulation(paddle.zeros([2, 8, 32, 32]), *args(pointwise)) == "unfold_matmul"
 
 
+@pytest.mark.parametrize("kind, channels, size, expected", [
+    # the documented limits, at and one row past them: depthwise H'*W' <= 256, dense 3x3 <= 64
+    ("depthwise", (8, 8), (16, 16), "unfold_matmul"),
+    ("depthwise", (8, 8), (16, 17), "conv2d"),
+    ("depthwise", (8, 8), (4, 64), "unfold_matmul"),      # the product counts, not the sides
+    ("depthwise", (8, 16), (16, 16), "unfold_matmul"),    # channel multiplier 2 is depthwise too
+    ("dense", (8, 8), (8, 8), "unfold_matmul"),
+    ("dense", (8, 8), (8, 9), "conv2d"),
+    ("dense", (8, 8), (2, 32), "unfold_matmul"),
+    ("grouped", (8, 8), (4, 4), "conv2d"),                # groups 2: neither dense nor depthwise
+    ("pointwise", (8, 8), (64, 64), "unfold_matmul"),     # 1x1 dense has no size limit
+])
+def test_fast_path_size_limits(kind, channels, size, expected):
+    in_channels, out_channels = channels
+    kernel = 1 if kind == "pointwise" else 3
+    groups = {"depthwise": in_channels, "grouped": 2}.get(kind, 1)
+    layer = OctaveConv(in_channels, out_channels, kernel, 0.0, 0.0, padding=kernel // 2,
+                       groups=groups)
+    conv = layer.conv_h2h
+    x = paddle.zeros([2, in_channels, *size])
+    assert cpu_formulation(x, conv.weight, None, layer.padding, layer.dilation,
+                           conv._groups) == expected
+
+
 def test_a_bias_or_a_static_eval_graph_keeps_the_native_kernel():
     layer = OctaveConv(8, 8, 1, 0.0, 0.0, bias=True)
     conv = layer.conv_h2h
