@@ -46,6 +46,10 @@ def _pct(value: Optional[float], signed: bool = False) -> str:
     return f"{value * 100:+.2f}" if signed else f"{value * 100:.2f}"
 
 
+def _millions(count: Optional[int]) -> str:
+    return f"{count / 1e6:.3f}M" if count else ""
+
+
 def _latency(runs: Sequence[Dict[str, Any]], batch: str) -> Optional[float]:
     values = [r.get("latency_ms", {}).get(batch) for r in runs]
     return values[0] if values and values[0] is not None else None
@@ -56,7 +60,7 @@ def table(results: Dict[str, Any]) -> str:
     from plain. The README's Results section shows it as written for the committed results."""
     cells = cells_of(results["runs"])
     header = ("| family | recipe | alpha | seeds | final top-1 % (mean) | spread | best top-1 % | "
-              "vs plain (points) | real? | MACs | MACs vs plain | latency bs1 ms | bs8 ms | "
+              "vs plain (points) | real? | params | MACs | MACs vs plain | latency bs1 ms | bs8 ms | "
               "latency vs plain (bs1 / bs8) | train img/s | peak RSS MB |")
     lines = [header, "|" + "|".join(["---"] * (header.count("|") - 1)) + "|"]
     for (family, recipe, alpha), runs in cells.items():
@@ -85,7 +89,8 @@ def table(results: Dict[str, Any]) -> str:
         lines.append("| " + " | ".join([
             family, recipe, f"{alpha:g}", str(len(runs)), _pct(top1),
             _pct(spread) if spread is not None else "", _pct(_mean(runs, "best_top1")),
-            versus, verdict, f"{runs[0]['macs'] / 1e6:.2f}M", macs_ratio,
+            versus, verdict, _millions(runs[0].get("params")), f"{runs[0]['macs'] / 1e6:.2f}M",
+            macs_ratio,
             f"{lat1:.3f}" if lat1 else "", f"{lat8:.3f}" if lat8 else "", latency_ratio,
             f"{statistics.fmean(speed):.0f}" if speed else "",
             f"{max(rss):.0f}" if rss else "",

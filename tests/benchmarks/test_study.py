@@ -138,21 +138,21 @@ def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
 
     from study_report import markdown
 
-    def run(family, alpha, seed, top1, macs, baseline=""):
+    def run(family, alpha, seed, top1, macs, baseline="", params=1_000_000):
         return {"name": f"{family}-a{alpha}-s{seed}", "family": family, "baseline": baseline,
                 "recipe": "paper", "alpha": alpha, "seed": seed, "final_top1": top1,
-                "best_top1": top1, "macs": macs, "data": {"name": "x"}, "eval_top1_per_epoch": [top1]}
+                "best_top1": top1, "macs": macs, "params": params, "data": {"name": "x"}, "eval_top1_per_epoch": [top1]}
 
     results = {"preset": "plugins", "description": "d", "epochs": 1, "train_flags": [],
                "command": "c", "training_wall_seconds": 60.0,
                "machine": {"cpu": "cpu", "isa": "AVX2", "cores": 2, "paddle": "3.3", "python": "3"},
                "runs": [run("plain", 0.0, 0, 0.90, 100e6), run("plain", 0.0, 1, 0.91, 100e6),
-                        run("sp", 0.0, 0, 0.925, 70e6, baseline="plain"),
+                        run("sp", 0.0, 0, 0.925, 70e6, baseline="plain", params=718_250),
                         run("od", 0.0, 0, 0.905, 101e6, baseline="plain")]}
     rows = {line.split(" | ")[0]: line for line in markdown(results).splitlines()
             if line.startswith("| sp ") or line.startswith("| od ") or line.startswith("| plain ")}
     # against the plain cell's mean (90.50) and its seed spread (1.00 point)
-    assert "| +2.00 | yes (spread 1.00) | 70.00M | 0.70x |" in rows["| sp"]
+    assert "| +2.00 | yes (spread 1.00) | 0.718M | 70.00M | 0.70x |" in rows["| sp"]
     assert "| +0.00 | no (spread 1.00) |" in rows["| od"]
     assert "| paper | 0 | 2 | 90.50 | 1.00 | 90.50 |  |  |" in rows["| plain"]
 
