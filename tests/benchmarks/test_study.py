@@ -157,13 +157,22 @@ def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
     assert "| paper | 0 | 2 | 90.50 | 1.00 | 90.50 |  |  |" in rows["| plain"]
 
 
-def test_readme_shows_the_committed_fashion_results_table():
-    """The README's Results table is the one the committed results.json gives (so every figure
-    there was measured and none was edited by hand)."""
+COMMITTED_STUDIES = sorted((Path(__file__).resolve().parents[2] / "benchmarks/results/study")
+                           .glob("*/results.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED_STUDIES, ids=lambda p: p.parent.name)
+def test_readme_shows_every_committed_results_table(path):
+    """The README shows the table each committed results.json gives (so every figure there was
+    measured and none was edited by hand)."""
     import study_report
 
     root = Path(__file__).resolve().parents[2]
-    results = json.loads((root / "benchmarks/results/study/fashion/results.json").read_text())
+    results = json.loads(path.read_text())
     assert study_report.table(results) in (root / "README.md").read_text(), (
-        "README's Results table is stale: paste study_report.table() of "
-        "benchmarks/results/study/fashion/results.json")
+        f"README's {path.parent.name} table is stale: paste study_report.table() of "
+        f"{path.relative_to(root)}")
+
+
+def test_the_fashion_study_is_committed():
+    assert "fashion" in [p.parent.name for p in COMMITTED_STUDIES]
