@@ -273,6 +273,9 @@ def train_grid(cells: Sequence[Cell], out: Path, preset: Preset, args: argparse.
             ran += 1
         record = read_run(cell, run_dir)
         record["peak_rss_mb"] = (previous.get(cell.name, {}).get("peak_rss_mb") if finished else rss)
+        where = previous.get(cell.name, {}).get("trained_on") if finished else trained_on()
+        if where:
+            record["trained_on"] = where
         record["params"], record["macs"] = model_cost(record)
         if "latency_ms" in previous.get(cell.name, {}):  # kept unless measured again
             record["latency_ms"] = previous[cell.name]["latency_ms"]
@@ -305,22 +308,20 @@ def measure_latency(records: List[Dict[str, Any]], out: Path, threads: int = 1) 
 
 
 def machine() -> Dict[str, Any]:
-    """CPU model, vector ISA, cores, versions."""
+    """CPU model, vector ISA, cores, versions (of the machine this invocation runs on)."""
     import paddle
+    from cpu_kind import cpu_isa, cpu_name
 
-    flags, model = set(), ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = ("AMX" if "amx_tile" in flags else "AVX-512" if "avx512f" in flags
-           else "AVX2" if "avx2" in flags else platform.machine())
-    return {"cpu": model or platform.processor(), "isa": isa, "cores": os.cpu_count(),
+    return {"cpu": cpu_name(), "isa": cpu_isa(), "cores": os.cpu_count(),
             "paddle": paddle.__version__, "python": platform.python_version()}
+
+
+def trained_on() -> str:
+    """The CPU a run trains on, kept in its record: a study continued across machines says
+    which run trained where (its images/s depend on it)."""
+    from cpu_kind import cpu_isa, cpu_name
+
+    return f"{cpu_name()} ({cpu_isa()})"
 
 
 # ------------------------------------------------------------------------------- the CLI

@@ -9,6 +9,7 @@ than that spread (with a single seed everywhere, no difference is called real). 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -98,6 +99,15 @@ def table(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _trained_on(runs: Sequence[Dict[str, Any]]) -> str:
+    """" Trained on: A (n runs), B (m runs)." where runs record their CPU, else ""."""
+    counts = Counter(run.get("trained_on", "not recorded") for run in runs)
+    if set(counts) <= {"not recorded"}:
+        return ""
+    return " Trained on: " + ", ".join(f"{cpu} ({n} run{'s' * (n > 1)})"
+                                       for cpu, n in counts.items()) + "."
+
+
 def markdown(results: Dict[str, Any]) -> str:
     """results.md: what was run, the table (see :func:`table`), the machine and the command."""
     info = results["machine"]
@@ -125,7 +135,7 @@ def markdown(results: Dict[str, Any]) -> str:
         "",
         f"Machine: {info['cpu']} ({info['isa']}), {info['cores']} cores, Paddle {info['paddle']}, "
         f"Python {info['python']}. Training wall time of all runs: "
-        f"{results['training_wall_seconds'] / 60:.1f} min.",
+        f"{results['training_wall_seconds'] / 60:.1f} min.{_trained_on(results['runs'])}",
         "",
         f"Command: `{results['command']}`",
         "",

@@ -21,7 +21,7 @@ TINY = ["--preset", "quick", "--train-samples", "96", "--eval-samples", "48", "-
         "--batch-size", "32"]
 FIELDS = {"model", "alpha", "options", "input_shape", "data", "recipe", "seed", "epochs",
           "best_top1", "final_top1", "params", "macs", "train_seconds", "train_images_per_sec",
-          "latency_ms", "peak_rss_mb"}
+          "latency_ms", "peak_rss_mb", "trained_on"}
 
 
 def _study(*args):
@@ -54,8 +54,12 @@ def test_every_output_is_written(first):
         assert run["peak_rss_mb"] > 100 and run["train_images_per_sec"] > 0
         assert run["data"]["train_samples"] == 96
         assert list((folder / "vdl" / run["name"]).glob("vdlrecords.*.log"))
+    from cpu_kind import cpu_isa, cpu_name
+
+    assert {run["trained_on"] for run in runs} == {f"{cpu_name()} ({cpu_isa()})"}
     table = (folder / "results.md").read_text()
     assert "| oct_mobilenet-w0.25 | paper | 0.5 | 1 |" in table and "unknown (one seed)" in table
+    assert f"Trained on: {cpu_name()} ({cpu_isa()}) (2 runs)." in table
     for png in ("accuracy_vs_macs.png", "accuracy_vs_latency.png", "curves.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -72,8 +76,12 @@ def test_recorded_options_rebuild_the_model_and_its_macs(first):
 
 def test_finished_runs_are_read_back_and_unfinished_ones_resume(first):
     folder, results, _ = first
-    _, printed = _study("--out", str(folder), "--epochs", "1", "--no-latency")
+    on_disk = json.loads((folder / "results.json").read_text())
+    on_disk["runs"][0]["trained_on"] = "another CPU (AVX2)"  # as if it trained elsewhere
+    (folder / "results.json").write_text(json.dumps(on_disk))
+    read_back, printed = _study("--out", str(folder), "--epochs", "1", "--no-latency")
     assert printed.count("finished earlier, read back") == 2
+    assert read_back["runs"][0]["trained_on"] == "another CPU (AVX2)"  # where it trained stays
     # Asking for more epochs makes both runs unfinished: each continues from its last.pdparams.
     again, printed = _study("--out", str(folder), "--epochs", "2", "--no-latency",
                             "--only", "*-a0.5-*")
@@ -149,6 +157,8 @@ def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
                "runs": [run("plain", 0.0, 0, 0.90, 100e6), run("plain", 0.0, 1, 0.91, 100e6),
                         run("sp", 0.0, 0, 0.925, 70e6, baseline="plain", params=718_250),
                         run("od", 0.0, 0, 0.905, 101e6, baseline="plain")]}
+    results["runs"][2]["trained_on"] = results["runs"][3]["trained_on"] = "AMD EPYC (AVX2)"
+    assert "Trained on: not recorded (2 runs), AMD EPYC (AVX2) (2 runs)." in markdown(results)
     rows = {line.split(" | ")[0]: line for line in markdown(results).splitlines()
             if line.startswith("| sp ") or line.startswith("| od ") or line.startswith("| plain ")}
     # against the plain cell's mean (90.50) and its seed spread (1.00 point)
