@@ -27,7 +27,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import fnmatch
 import json
 import os
@@ -35,7 +34,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
