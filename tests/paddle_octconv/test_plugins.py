@@ -421,7 +421,7 @@ def test_gradients_reach_every_parameter(name):
 @pytest.mark.parametrize("name", LAYERS)
 def test_count_flops_sees_the_main_convolution(name):
     """The MACs at 9 x 7 -> 5 x 4 (stride 2) per layer, by hand from the layer's definition."""
-    out_px, in_px = 5 * 4, 9 * 7
+    out_px = 5 * 4
     main = out_px * 12 * 8 * 9
     expected = {
         # gwc (groups 2) + pwc and conv1x1 on the pooled halves
