@@ -28,10 +28,14 @@ def _losses(run_dir):
 def test_synthetic_fit_lowers_the_loss_and_logs_to_visualdl(tmp_path, capsys):
     from visualdl import LogReader
 
-    code, run_dir = _run(tmp_path, "fit", "--epochs", "3", "--log-freq", "1")
+    # Adam on 128 images: the loss falls by 0.15-0.25 in 3 epochs over seeds 0-5, well clear of
+    # the step-to-step noise; the paper recipe's warm-up at this size barely moves it, and a
+    # comparison of two noisy epoch means then fails on one CPU kind and passes on another.
+    code, run_dir = _run(tmp_path, "fit", "--epochs", "3", "--log-freq", "1", "--recipe", "adam",
+                         "--train-samples", "128")
     assert code == 0
     losses = _losses(run_dir)
-    assert losses[-1] < losses[0]
+    assert losses[-1] < losses[0] - 0.05
     out = capsys.readouterr().out
     assert "| model" in out and "best top-1" in out and str(run_dir / BEST) in out
 
@@ -41,7 +45,7 @@ def test_synthetic_fit_lowers_the_loss_and_logs_to_visualdl(tmp_path, capsys):
     tags = set(reader.get_tags()["scalar"])
     assert tags >= {"train/loss", "train/lr", "train/images_per_sec", "train/top1", "train/top5",
                     "eval/loss", "eval/top1", "eval/top5"}
-    assert len(reader.get_data("scalar", "train/loss")) == 12  # 4 steps x 3 epochs
+    assert len(reader.get_data("scalar", "train/loss")) == 24  # 8 steps x 3 epochs
     assert [r.id for r in reader.get_data("scalar", "eval/top1")] == [1, 2, 3]
 
 
