@@ -52,3 +52,28 @@ def offline_guard(tmp_path_factory):
             os.environ[key] = value
     violations = log.read_text().strip()
     assert not violations, f"run-time installs or network access during the tests:\n{violations}"
+
+
+# One short train.py run of the default digits model (Oct-MobileNet width 0.25, 10 classes, chance
+# 10%), shared by the eval.py and INT8 tests: each module trained its own, a minute of CI apiece.
+DIGITS_EVAL_SAMPLES = 128
+DIGITS_RUN_FLAGS = ["--eval-samples", str(DIGITS_EVAL_SAMPLES), "--train-samples", "512",
+                    "--batch-size", "16", "--lr", "1.6", "--warmup-epochs", "0.5", "--epochs", "6"]
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """(run folder, what train.py printed) of ``train.py DIGITS_RUN_FLAGS``: trained to ~85 %,
+    clearly above chance so that equal top-1 figures mean the weights were loaded, and strong
+    enough for INT8 (a weaker model has so many near-tied logits that INT8 noise flips >10 % of
+    its top-1s)."""
+    import contextlib
+    import io
+
+    import train
+
+    run_dir = tmp_path_factory.mktemp("digits") / "run"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert train.main([*DIGITS_RUN_FLAGS, "--log-dir", str(run_dir)]) == 0
+    return run_dir, out.getvalue()

@@ -9,28 +9,20 @@ import paddle
 import pytest
 
 import eval as eval_script
-import train
 
 ROOT = Path(__file__).resolve().parents[1]
-# Digits (10 classes, chance 10%), small enough for CI, trained clearly above chance so that
-# equal top-1 figures mean the weights were really loaded.
+# The shared digits run's evaluation images (tests/conftest.py: DIGITS_EVAL_SAMPLES).
 DATA = ["--eval-samples", "128"]
-TINY = [*DATA, "--train-samples", "512", "--batch-size", "16", "--lr", "1.6", "--warmup-epochs", "0.5"]
-# What eval.py needs to rebuild the model of a bare state dict of the TINY run.
+# What eval.py needs to rebuild the model of a bare state dict of that run.
 BARE_OPTIONS = ["--model", "oct_mobilenet", "--width-mult", "0.25", "--small-input", *DATA]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small train.py run: (run folder, the best and final top-1 its table printed)."""
-    run_dir = tmp_path_factory.mktemp("eval") / "run"
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert train.main([*TINY, "--epochs", "3", "--log-dir", str(run_dir)]) == 0
-    row = [line for line in out.getvalue().splitlines() if line.startswith("| oct_mobilenet")][0]
+def trained(digits_run):
+    """The shared digits run (tests/conftest.py): (run folder, the best and final top-1 its
+    table printed)."""
+    run_dir, printed = digits_run
+    row = [line for line in printed.splitlines() if line.startswith("| oct_mobilenet")][0]
     best, final = re.findall(r"(\d+\.\d\d)%", row)
     assert float(best) > 50 and float(final) > 50, row  # chance is 10%
     return run_dir, best, final

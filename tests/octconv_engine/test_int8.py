@@ -1,7 +1,5 @@
 """export_int8 / load_predictor and eval.py --int8: the oneDNN INT8 predictor after post-training
 quantisation, checked against the dygraph network it came from."""
-import contextlib
-import io
 import re
 from collections import Counter
 
@@ -10,7 +8,6 @@ import paddle
 import pytest
 
 import eval as eval_script
-import train
 from models import oct_mobilenet
 from octconv_engine import ExportError, UsageError, export_int8, load_predictor
 from octconv_engine.data import SyntheticDataset
@@ -117,15 +114,9 @@ def test_load_predictor_names_a_missing_model(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def digits_checkpoint(tmp_path_factory):
-    """A short train.py run of the default digits model (its best checkpoint), trained to ~85 %:
-    a weaker model has so many near-tied logits that INT8 noise flips >10 % of its top-1s."""
-    run_dir = tmp_path_factory.mktemp("int8") / "run"
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert train.main(["--train-samples", "512", "--eval-samples", "64", "--epochs", "6",
-                           "--batch-size", "16", "--lr", "1.6", "--warmup-epochs", "0.5",
-                           "--log-dir", str(run_dir)]) == 0
-    return run_dir / "best.pdparams"
+def digits_checkpoint(digits_run):
+    """The best checkpoint of the shared digits run (tests/conftest.py), trained to ~85 %."""
+    return digits_run[0] / "best.pdparams"
 
 
 def test_eval_int8_reports_int8_top1_beside_fp32(digits_checkpoint, tmp_path, capsys):
