@@ -26,6 +26,11 @@ def cells_of(runs: Sequence[Dict[str, Any]]) -> Dict[Key, List[Dict[str, Any]]]:
     return cells
 
 
+def _is_plain(runs: Sequence[Dict[str, Any]]) -> bool:
+    """A plain network: alpha 0 and no baseline (a plug-in network at alpha 0 is not plain)."""
+    return runs[0]["alpha"] == 0.0 and not runs[0].get("baseline")
+
+
 def _mean(runs: Sequence[Dict[str, Any]], key: str) -> float:
     return statistics.fmean(r[key] for r in runs)
 
@@ -161,10 +166,12 @@ def _plot_against(results: Dict[str, Any], x_of, xlabel: str, path: Path) -> Non
                 continue
             line, = axes.plot(xs, ys, marker="o", label=f"{family} ({recipe})")
             drawn += 1
-            for (alpha, _), x, y in zip(points, xs, ys):
+            for (alpha, runs), x, y in zip(points, xs, ys):
+                if runs[0].get("baseline"):
+                    continue  # a plug-in network: its legend entry names it; alpha means nothing
                 axes.annotate(f"{alpha:g}", (x, y), textcoords="offset points", xytext=(4, 4),
                               fontsize=8)
-                if alpha == 0.0:
+                if _is_plain(runs):
                     axes.plot([x], [y], marker="*", markersize=15, color=line.get_color(),
                               linestyle="none")
     axes.set_xlabel(xlabel)
@@ -190,7 +197,7 @@ def _plot_curves(results: Dict[str, Any], path: Path) -> None:
     for run in results["runs"]:
         values = [v * 100 for v in run["eval_top1_per_epoch"] if v is not None]
         axes.plot(range(1, len(values) + 1), values, marker=".", label=run["name"],
-                  linestyle="-" if run["alpha"] else "--")
+                  linestyle="--" if _is_plain([run]) else "-")
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -139,6 +139,24 @@ def test_grid_selection_and_flags_the_grid_owns(capsys):
     assert "set by the grid" in capsys.readouterr().err
 
 
+def _plugin_results() -> dict:
+    """A plug-in study's results: a plain family over two seeds, an Oct cell in it, and two
+    plug-in networks with the plain family as their baseline."""
+    def run(family, alpha, seed, top1, macs, baseline="", params=1_000_000):
+        return {"name": f"{family}-a{alpha}-s{seed}", "family": family, "baseline": baseline,
+                "recipe": "paper", "alpha": alpha, "seed": seed, "final_top1": top1,
+                "best_top1": top1, "macs": macs, "params": params, "data": {"name": "x"},
+                "eval_top1_per_epoch": [top1], "latency_ms": {"bs1": macs / 1e7, "bs8": macs / 2e6}}
+
+    return {"preset": "plugins", "description": "d", "epochs": 1, "train_flags": [],
+            "command": "c", "training_wall_seconds": 60.0,
+            "machine": {"cpu": "cpu", "isa": "AVX2", "cores": 2, "paddle": "3.3", "python": "3"},
+            "runs": [run("plain", 0.0, 0, 0.90, 100e6), run("plain", 0.0, 1, 0.91, 100e6),
+                     run("plain", 0.5, 0, 0.89, 60e6),
+                     run("sp", 0.0, 0, 0.925, 70e6, baseline="plain", params=718_250),
+                     run("od", 0.0, 0, 0.905, 101e6, baseline="plain")]}
+
+
 def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
     names = [c.name for c in study.build_grid(study.PRESETS["plugins"])]
     assert names[:4] == [f"oct_resnet50-w0.25-a{a}-paper-s{s}" for a in (0, 0.5) for s in (0, 1)]
@@ -146,17 +164,8 @@ def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
 
     from study_report import markdown
 
-    def run(family, alpha, seed, top1, macs, baseline="", params=1_000_000):
-        return {"name": f"{family}-a{alpha}-s{seed}", "family": family, "baseline": baseline,
-                "recipe": "paper", "alpha": alpha, "seed": seed, "final_top1": top1,
-                "best_top1": top1, "macs": macs, "params": params, "data": {"name": "x"}, "eval_top1_per_epoch": [top1]}
-
-    results = {"preset": "plugins", "description": "d", "epochs": 1, "train_flags": [],
-               "command": "c", "training_wall_seconds": 60.0,
-               "machine": {"cpu": "cpu", "isa": "AVX2", "cores": 2, "paddle": "3.3", "python": "3"},
-               "runs": [run("plain", 0.0, 0, 0.90, 100e6), run("plain", 0.0, 1, 0.91, 100e6),
-                        run("sp", 0.0, 0, 0.925, 70e6, baseline="plain", params=718_250),
-                        run("od", 0.0, 0, 0.905, 101e6, baseline="plain")]}
+    results = _plugin_results()
+    results["runs"] = results["runs"][:2] + results["runs"][3:]  # the plain family's alpha 0 only
     results["runs"][2]["trained_on"] = results["runs"][3]["trained_on"] = "AMD EPYC (AVX2)"
     assert "Trained on: not recorded (2 runs), AMD EPYC (AVX2) (2 runs)." in markdown(results)
     rows = {line.split(" | ")[0]: line for line in markdown(results).splitlines()
@@ -165,6 +174,38 @@ def test_the_plugins_grid_and_its_comparison_with_the_plain_baseline():
     assert "| +2.00 | yes (spread 1.00) | 0.718M | 70.00M | 0.70x |" in rows["| sp"]
     assert "| +0.00 | no (spread 1.00) |" in rows["| od"]
     assert "| paper | 0 | 2 | 90.50 | 1.00 | 90.50 |  |  |" in rows["| plain"]
+
+
+def test_the_plots_mark_only_the_plain_network_as_plain(tmp_path, monkeypatch):
+    """A star (accuracy plots) and a dashed curve mean plain: the plain family's alpha 0, never a
+    plug-in network, which the study also runs at alpha 0; plug-ins get no alpha label."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    import study_report
+
+    stars, dashed, labels = [], [], []
+    plot, annotate = Axes.plot, Axes.annotate
+
+    def recording_plot(self, *args, **kwargs):
+        if kwargs.get("marker") == "*":
+            stars.append((args[0][0], args[1][0]))
+        if kwargs.get("linestyle") == "--":
+            dashed.append(kwargs["label"])
+        return plot(self, *args, **kwargs)
+
+    def recording_annotate(self, text, xy, *args, **kwargs):
+        labels.append((text, xy))
+        return annotate(self, text, xy, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", recording_plot)
+    monkeypatch.setattr(Axes, "annotate", recording_annotate)
+    study_report.write_report(_plugin_results(), tmp_path)
+    # accuracy vs MACs, then vs latency: the plain cell (mean 90.50) in each, nothing else
+    assert stars == [(100.0, 90.5), (10.0, 90.5)]
+    assert dashed == ["plain-a0.0-s0", "plain-a0.0-s1"]
+    assert sorted(text for text, _ in labels) == ["0", "0", "0.5", "0.5"]
 
 
 COMMITTED_STUDIES = sorted((Path(__file__).resolve().parents[2] / "benchmarks/results/study")
