@@ -106,13 +106,18 @@ class ODKernels(nn.Conv2D):
         if spatial is None and kernel is None:  # one static kernel: a plain conv
             return F.conv2d(x, self.weight, None, self._stride, self._updated_padding,
                             self._dilation, self._groups)
-        c_in, groups, kh, kw = self._in_channels, self._groups, *self._kernel_size
-        weight = self.weight.reshape([1, self.kernel_num, self.filters, c_in // groups, kh, kw])
-        if spatial is not None:
-            weight = weight * spatial.unsqueeze([1, 2])  # (N, 1, 1, 1, kh, kw)
-        if kernel is not None:
-            weight = weight * kernel.reshape([-1, self.kernel_num, 1, 1, 1, 1])
-        return self._per_sample_conv(x, weight.sum(axis=1))  # (N or 1, C_out, C_in / groups, kh, kw)
+        c_in, groups, n, (kh, kw) = self._in_channels, self._groups, self.kernel_num, self._kernel_size
+        taps = kh * kw
+        weight = self.weight.reshape([1, n, -1, taps])  # (1, n, C_out * C_in / groups, kh * kw)
+        # Both mixes are matmuls, not broadcast multiplies: the oneDNN predictor runs a multiply
+        # that broadcasts a (N, ..., kh * kw) tensor over the weights 10-40x slower than this.
+        if spatial is not None:  # every tap scaled: W @ diag(sp), (N, n, C_out * C_in / g, kh * kw)
+            diagonal = spatial.reshape([-1, 1, taps, 1]) * paddle.eye(taps).reshape([1, 1, taps, taps])
+            weight = paddle.matmul(weight, diagonal)
+        if kernel is not None:  # sum_j ker[:, j] * W_j, (N, 1, C_out * C_in / g * kh * kw)
+            weight = paddle.matmul(kernel.reshape([-1, 1, n]), weight.reshape([0, n, -1]))
+        weight = weight.reshape([-1, self.filters, c_in // groups, kh, kw])  # (N or 1, ...)
+        return self._per_sample_conv(x, weight)
 
     @paddle.jit.not_to_static
     def _per_sample_conv(self, x: paddle.Tensor, weight: paddle.Tensor) -> paddle.Tensor:
