@@ -108,6 +108,10 @@ class SPConv(nn.Layer):
         x_red = x[:, self.representative:]
         rep = self.bn1(self.gwc(x_rep) + self.pwc(self._pool(x_rep)))
         red = self.bn2(self.conv1x1(self._pool(x_red)))
-        scores = paddle.stack([rep.mean(axis=[2, 3]), red.mean(axis=[2, 3])], axis=-1)
-        weights = F.softmax(scores, axis=-1).unsqueeze([2, 3])  # (N, C_out, 1, 1, 2)
-        return rep * weights[..., 0] + red * weights[..., 1]
+        # The softmax of two scores is the sigmoid of their difference: softmax(a, b)[0] =
+        # sigmoid(a - b), so the weights are one (N, C_out, 1, 1) tensor. The pools are
+        # adaptive_avg_pool2d, not mean: the oneDNN predictor multiplies by a pooled tensor
+        # several times faster (a stack / softmax / slice of the two means, or the means
+        # themselves, made its broadcast multiplies the network's slowest ops).
+        weight = F.sigmoid(F.adaptive_avg_pool2d(rep, 1) - F.adaptive_avg_pool2d(red, 1))
+        return red + (rep - red) * weight
