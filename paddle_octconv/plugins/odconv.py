@@ -110,7 +110,8 @@ class ODKernels(nn.Conv2D):
         taps = kh * kw
         weight = self.weight.reshape([1, n, -1, taps])  # (1, n, C_out * C_in / groups, kh * kw)
         # Both mixes are matmuls, not broadcast multiplies: the oneDNN predictor runs a multiply
-        # that broadcasts a (N, ..., kh * kw) tensor over the weights 10-40x slower than this.
+        # that broadcasts a (N, ..., kh * kw) tensor over the weights up to 13x slower
+        # (benchmarks/results/layer_choices.md).
         if spatial is not None:  # every tap scaled: W @ diag(sp), (N, n, C_out * C_in / g, kh * kw)
             diagonal = spatial.reshape([-1, 1, taps, 1]) * paddle.eye(taps).reshape([1, 1, taps, taps])
             weight = paddle.matmul(weight, diagonal)

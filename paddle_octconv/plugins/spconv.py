@@ -109,9 +109,7 @@ class SPConv(nn.Layer):
         rep = self.bn1(self.gwc(x_rep) + self.pwc(self._pool(x_rep)))
         red = self.bn2(self.conv1x1(self._pool(x_red)))
         # The softmax of two scores is the sigmoid of their difference: softmax(a, b)[0] =
-        # sigmoid(a - b), so the weights are one (N, C_out, 1, 1) tensor. The pools are
-        # adaptive_avg_pool2d, not mean: the oneDNN predictor multiplies by a pooled tensor
-        # several times faster (a stack / softmax / slice of the two means, or the means
-        # themselves, made its broadcast multiplies the network's slowest ops).
+        # sigmoid(a - b), so the weights are one (N, C_out, 1, 1) tensor instead of a stack,
+        # a softmax and two slices of a (N, C_out, 1, 1, 2) one (fewer predictor kernels).
         weight = F.sigmoid(F.adaptive_avg_pool2d(rep, 1) - F.adaptive_avg_pool2d(red, 1))
         return red + (rep - red) * weight
