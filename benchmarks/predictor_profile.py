@@ -16,6 +16,7 @@ breakdown.
     python benchmarks/predictor_profile.py --model oct_mobilenet --option width_mult=0.5 \\
         --option small_input=true --in-channels 1 --size 28 --batch 8
     python benchmarks/predictor_profile.py --fixed-size    # sides fixed in the saved graph
+    python benchmarks/predictor_profile.py --model sp_resnet50 --baseline oct_resnet50  # beside plain ResNet-50
 
 Prints a Markdown table with the CPU and its widest vector ISA; ``--out FILE`` writes it too.
 """
@@ -153,6 +154,10 @@ def main(argv: Sequence[str] = None) -> int:
     parser.add_argument("--model", default="oct_resnet50", help="zoo builder (default oct_resnet50)")
     parser.add_argument("--alpha", type=float, default=None,
                         help="the octave network's alpha (default: the builder's); the plain twin is alpha 0")
+    parser.add_argument("--baseline", default=None, metavar="MODEL",
+                        help="the column to compare against: this zoo builder at alpha 0 with the same "
+                             "options (default: --model itself at alpha 0, its plain twin; a plug-in "
+                             "network, already at alpha 0, needs one, e.g. oct_resnet50)")
     parser.add_argument("--option", type=_parse_option, action="append", default=[],
                         metavar="KEY=VALUE", help="another builder option, e.g. width=0.25")
     parser.add_argument("--in-channels", type=int, default=3)
@@ -171,21 +176,29 @@ def main(argv: Sequence[str] = None) -> int:
     from models import create_model, list_models
     from models.records import VARIANTS
 
-    if args.model not in list_models():
-        parser.error(f"--model {args.model!r} is not a zoo builder; choose from {', '.join(list_models())}")
+    for flag, name in (("--model", args.model), ("--baseline", args.baseline)):
+        if name is not None and name not in list_models():
+            parser.error(f"{flag} {name!r} is not a zoo builder; choose from {', '.join(list_models())}")
     alpha = VARIANTS[args.model].alpha if args.alpha is None else args.alpha
+    baseline = args.model if args.baseline is None else args.baseline
+    twin = baseline == args.model
+    if twin and alpha == 0:
+        parser.error(f"{args.model} at alpha 0 is its own plain twin: give --alpha, or --baseline "
+                     "with the network to compare against (e.g. --baseline oct_resnet50)")
     options = dict(args.option)
     shape = [args.batch, args.in_channels, args.size, args.size]
     columns: Dict[str, Dict[str, Tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, value in (("plain", 0.0), (f"alpha {alpha:g}", alpha)):
+        labels = ("plain", f"alpha {alpha:g}") if twin else (f"{baseline} alpha 0", args.model + (f" alpha {alpha:g}" if alpha else ""))
+        for label, name, value in zip(labels, (baseline, args.model), (0.0, alpha)):
             paddle.seed(0)
             try:
-                network = create_model(args.model, alpha=value, in_channels=args.in_channels, **options)
+                network = create_model(name, alpha=value, in_channels=args.in_channels, **options)
             except (TypeError, ValueError) as error:
                 parser.error(str(error))
             columns[label] = _profile(network, shape, args.fixed_size, args.runs, Path(tmp) / label)
-    title = (f"{args.model} {json.dumps(options) if options else ''} batch {args.batch}, "
+    beside = "its plain twin" if twin else f"{baseline} at alpha 0"
+    title = (f"{args.model} beside {beside} {json.dumps(options) if options else ''} batch {args.batch}, "
              f"{args.in_channels}x{args.size}x{args.size} ({'fixed' if args.fixed_size else 'dynamic'} sides), "
              f"oneDNN fp32 predictor, 1 thread, {args.runs} + {2 * args.runs} profiled runs; CPU: {cpu_name()} ({cpu_isa()})")
     text = f"{title}\n\n{profile_table(columns)}\n"

@@ -16,7 +16,7 @@ import paddle.nn.functional as F
 
 from ..octconv import _TENSOR_TYPES, _pair
 
-__all__ = ["IntPair", "check_pair", "same_padding", "check_input",
+__all__ = ["IntPair", "check_pair", "same_padding", "check_input", "global_avg_pool",
            "KernelConv2D", "kaiming_normal_fan_out"]
 
 IntPair = Union[int, Sequence[int]]
@@ -34,6 +34,15 @@ def same_padding(name: str, kernel: Tuple[int, int], dilation: Tuple[int, int]) 
     if any(k % 2 == 0 for k in kernel):
         raise ValueError(f"{name} needs an odd kernel_size (its padding keeps the size), got {kernel}")
     return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+
+
+def global_avg_pool(x: paddle.Tensor) -> paddle.Tensor:
+    """(N, C, H, W) -> (N, C, 1, 1), the mean over each map.
+
+    A pool rather than ``x.mean(axis=[2, 3])``: the oneDNN predictor runs the mean as a
+    reduction, which on its blocked activation layouts falls back to oneDNN's reference
+    (scalar) code, while the pool has a vectorised kernel for every layout."""
+    return F.adaptive_avg_pool2d(x, 1)
 
 
 @paddle.jit.not_to_static

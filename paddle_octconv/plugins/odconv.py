@@ -23,7 +23,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .._checks import check_int
-from ._common import IntPair, check_input, check_pair, kaiming_normal_fan_out, same_padding
+from ._common import IntPair, check_input, check_pair, global_avg_pool, kaiming_normal_fan_out, same_padding
 
 __all__ = ["ODConv", "ODAttention"]
 
@@ -61,7 +61,7 @@ class ODAttention(nn.Layer):
         nn.initializer.Constant(0.0)(self.bn.bias)
 
     def forward(self, x: paddle.Tensor):
-        a = F.relu(self.bn(self.fc(x.mean(axis=[2, 3], keepdim=True))))
+        a = F.relu(self.bn(self.fc(global_avg_pool(x))))
         t = self.temperature
         channel = F.sigmoid(self.channel_fc(a) / t)
         filt = None if self.filter_fc is None else F.sigmoid(self.filter_fc(a) / t)

@@ -21,7 +21,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .._checks import check_bool, check_int
-from ._common import IntPair, KernelConv2D, check_input, check_pair, kaiming_normal_fan_out, same_padding
+from ._common import (IntPair, KernelConv2D, check_input, check_pair, global_avg_pool,
+                      kaiming_normal_fan_out, same_padding)
 
 __all__ = ["SAConv", "standardize_weight"]
 
@@ -136,7 +137,7 @@ class SAConv(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         check_input("SAConv", x, self.in_channels)
         _check_switch_size(x)
-        x = x + self.pre_context(x.mean(axis=[2, 3], keepdim=True))
+        x = x + self.pre_context(global_avg_pool(x))
         smooth = F.avg_pool2d(F.pad(x, [2, 2, 2, 2], mode="reflect"), 5, 1)
         switch = self.switch(smooth)
         weight = standardize_weight(self.conv.weight)
@@ -146,4 +147,4 @@ class SAConv(nn.Layer):
         large = self.conv(x, weight + self.weight_diff, self.large_padding, self.large_dilation,
                           offset=offsets[1])
         y = switch * small + (1.0 - switch) * large
-        return y + self.post_context(y.mean(axis=[2, 3], keepdim=True))
+        return y + self.post_context(global_avg_pool(y))

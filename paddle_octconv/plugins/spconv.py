@@ -21,7 +21,7 @@ import paddle.nn.functional as F
 
 from ..octconv import _check_alpha
 from .._checks import check_int
-from ._common import IntPair, check_input, check_pair, kaiming_normal_fan_out, same_padding
+from ._common import IntPair, check_input, check_pair, global_avg_pool, kaiming_normal_fan_out, same_padding
 
 __all__ = ["SPConv"]
 
@@ -106,10 +106,14 @@ class SPConv(nn.Layer):
         check_input("SPConv", x, self.in_channels)
         x_rep = x[:, :self.representative]
         x_red = x[:, self.representative:]
-        rep = self.bn1(self.gwc(x_rep) + self.pwc(self._pool(x_rep)))
+        # The 1x1 conv first: the oneDNN predictor fuses the sum into the first operand's conv,
+        # so rep leaves a 1x1 conv, in the same layout as red. Leaving the group conv, rep was
+        # in its blocked layout, and every elementwise op of the fusion below mixed two
+        # layouts, which oneDNN runs in its reference (scalar) code.
+        rep = self.bn1(self.pwc(self._pool(x_rep)) + self.gwc(x_rep))
         red = self.bn2(self.conv1x1(self._pool(x_red)))
         # The softmax of two scores is the sigmoid of their difference: softmax(a, b)[0] =
         # sigmoid(a - b), so the weights are one (N, C_out, 1, 1) tensor instead of a stack,
         # a softmax and two slices of a (N, C_out, 1, 1, 2) one (fewer predictor kernels).
-        weight = F.sigmoid(F.adaptive_avg_pool2d(rep, 1) - F.adaptive_avg_pool2d(red, 1))
+        weight = F.sigmoid(global_avg_pool(rep) - global_avg_pool(red))
         return red + (rep - red) * weight

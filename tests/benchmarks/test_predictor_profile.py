@@ -73,9 +73,28 @@ def test_end_to_end_kernel_counts_follow_the_network(tmp_path, capsys, monkeypat
     assert float(rows["onednn_op.conv2d_transpose"][3]) == upsamples > 0
 
 
+def test_baseline_puts_another_network_beside_the_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    options = ["--option", "width=0.25", "--option", "small_input=true"]
+    assert pp.main(["--model", "sp_resnet50", "--baseline", "oct_resnet50", *options,
+                    "--size", "12", "--runs", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "sp_resnet50 beside oct_resnet50 at alpha 0" in text
+    header = next(line for line in text.splitlines() if line.startswith("| op |"))
+    assert header == ("| op | oct_resnet50 alpha 0: kernels | oct_resnet50 alpha 0: ms "
+                      "| sp_resnet50: kernels | sp_resnet50: ms |")
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
+    # SPConv splits its input (two slices per layer, one layer per bottleneck): plain ResNet-50 none
+    net = create_model("sp_resnet50", width=0.25, small_input=True)
+    layers = sum(1 for layer in net.sublayers() if type(layer).__name__ == "SPConv")
+    assert rows["onednn_op.slice"][1:3] == ["", ""] and float(rows["onednn_op.slice"][3]) == 2 * layers == 32
+
+
 def test_bad_arguments_exit_2(capsys):
     for argv, message in ((["--model", "resnet9"], "not a zoo builder"), (["--option", "width"], "KEY=VALUE"),
-                          (["--runs", "0"], "must be positive")):
+                          (["--runs", "0"], "must be positive"),
+                          (["--model", "sp_resnet50"], "its own plain twin: give --alpha, or --baseline"),
+                          (["--baseline", "resnet50"], "--baseline 'resnet50' is not a zoo builder")):
         with pytest.raises(SystemExit) as info:
             pp.main(argv)
         assert info.value.code == 2 and message in capsys.readouterr().err
