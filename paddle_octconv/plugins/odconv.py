@@ -60,15 +60,20 @@ class ODAttention(nn.Layer):
         nn.initializer.Constant(1.0)(self.bn.weight)
         nn.initializer.Constant(0.0)(self.bn.bias)
 
+    def _logits(self, head: nn.Conv2D, a: paddle.Tensor) -> paddle.Tensor:
+        # no division at T = 1 (the reference's ResNets): it would be one more predictor
+        # kernel per head, 112 in OD-ResNet-50
+        logits = head(a)
+        return logits if self.temperature == 1 else logits / self.temperature
+
     def forward(self, x: paddle.Tensor):
         a = F.relu(self.bn(self.fc(global_avg_pool(x))))
-        t = self.temperature
-        channel = F.sigmoid(self.channel_fc(a) / t)
-        filt = None if self.filter_fc is None else F.sigmoid(self.filter_fc(a) / t)
+        channel = F.sigmoid(self._logits(self.channel_fc, a))
+        filt = None if self.filter_fc is None else F.sigmoid(self._logits(self.filter_fc, a))
         spatial = None
         if self.spatial_fc is not None:  # (N, kh * kw, 1, 1) -> (N, 1, kh, kw)
-            spatial = F.sigmoid(self.spatial_fc(a) / t).reshape([-1, 1, *self.kernel_size])
-        kernel = None if self.kernel_fc is None else F.softmax(self.kernel_fc(a) / t, axis=1)
+            spatial = F.sigmoid(self._logits(self.spatial_fc, a)).reshape([-1, 1, *self.kernel_size])
+        kernel = None if self.kernel_fc is None else F.softmax(self._logits(self.kernel_fc, a), axis=1)
         return channel, filt, spatial, kernel
 
 

@@ -299,10 +299,10 @@ def test_dcnv2_starts_as_half_a_plain_conv():
 
 
 # ---------------------------------------------------------------------------------------- ODConv
-def np_odconv(x, p, stride, dilation, groups, n_kernels, k):
+def np_odconv(x, p, stride, dilation, groups, n_kernels, k, temperature=1.0):
     a = np_conv(np_gap(x), p["attention.fc.weight"])
     a = np.maximum(np_bn(a, sub(p, "attention.bn")), 0)
-    head = lambda name: np_conv(a, p[f"attention.{name}.weight"], p[f"attention.{name}.bias"])  # noqa: E731
+    head = lambda name: np_conv(a, p[f"attention.{name}.weight"], p[f"attention.{name}.bias"]) / temperature  # noqa: E731
     channel = np_sigmoid(head("channel_fc"))  # (N, C_in, 1, 1)
     filt = np_sigmoid(head("filter_fc")) if "attention.filter_fc.weight" in p else 1.0
     spatial = np_sigmoid(head("spatial_fc")).reshape(-1, 1, 1, k, k) if k > 1 else np.ones((len(x), 1, 1, 1, 1))
@@ -332,6 +332,17 @@ def test_odconv_matches_reference(c_in, c_out, k, dilation, groups, n, size, str
     got = run(layer, x)
     assert got.shape == (3, c_out, -(-size[0] // stride), -(-size[1] // stride))
     np.testing.assert_allclose(got, np_odconv(x, params(layer), stride, dilation, groups, n, k), **TOL)
+
+
+@pytest.mark.parametrize("temperature", (0.5, 2.0, 30.0))
+def test_odconv_temperature_divides_every_heads_logits(temperature):
+    """T divides the logits of all four heads (the reference's attention can change T, for
+    annealing); at T = 1 no division is traced, so this is the only test of the division."""
+    layer = randomize(ODConv(8, 12, 3, 1, kernel_num=3, min_channels=4, temperature=temperature))
+    x = inputs(8, (9, 7), n=3)
+    p = params(layer)
+    np.testing.assert_allclose(run(layer, x), np_odconv(x, p, 1, 1, 1, 3, 3, temperature), **TOL)
+    assert np.abs(np_odconv(x, p, 1, 1, 1, 3, 3, temperature) - np_odconv(x, p, 1, 1, 1, 3, 3)).max() > 1e-2
 
 
 @pytest.mark.parametrize("c_in,c_out,k,dilation,groups,n,stride", [
