@@ -189,7 +189,10 @@ def main(argv: Sequence[str] = None) -> int:
     shape = [args.batch, args.in_channels, args.size, args.size]
     columns: Dict[str, Dict[str, Tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        labels = ("plain", f"alpha {alpha:g}") if twin else (f"{baseline} alpha 0", args.model + (f" alpha {alpha:g}" if alpha else ""))
+        if twin:
+            labels = ("plain", f"alpha {alpha:g}")
+        else:
+            labels = (f"{baseline} alpha 0", args.model + (f" alpha {alpha:g}" if alpha else ""))
         for label, name, value in zip(labels, (baseline, args.model), (0.0, alpha)):
             paddle.seed(0)
             try:
