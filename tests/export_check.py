@@ -3,15 +3,34 @@ predictor and onnxruntime over a paddle2onnx conversion. Each returns ``run(x) -
 (N, C, ...) float32 input, so a test only states what it expects of the outputs."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Tuple
+from typing import Callable, Dict, List, NamedTuple, Tuple
 
 import numpy as np
 import pytest
 
 Runner = Callable[[np.ndarray], np.ndarray]
+
+
+class SavedOp(NamedTuple):
+    name: str  # without the dialect: "conv2d", "add", ...
+    inputs: List[int]  # value ids
+    outputs: List[int]
+
+
+def saved_ops(model_file: Path) -> Tuple[List[SavedOp], Dict[int, List[int]]]:
+    """A saved PIR program's (``.json``) ops in order, parameters left out, and each parameter's
+    shape by value id."""
+    ops = json.loads(Path(model_file).read_text())["program"]["regions"][0]["blocks"][0]["ops"]
+
+    def ids(values):
+        return [v["%"] if isinstance(v, dict) else v for v in values]
+    shapes = {op["O"]["%"]: op["O"]["TT"]["D"][1] for op in ops if op["#"] == "p"}
+    return ([SavedOp(op["#"].split(".", 1)[-1], ids(op["I"]), ids(op["O"])) for op in ops if op["#"] != "p"],
+            shapes)
 
 # paddle2onnx aborts the whole process (SIGABRT) on an unsupported op and raises SystemExit on
 # other failures, so the conversion runs in a child; a failure then shows its log instead of

@@ -15,7 +15,6 @@ fixes it, the test says so.
 """
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,7 +24,7 @@ import pytest
 
 from paddle_octconv import DCNv2, ODConv, SAConv, SPConv
 
-from export_check import convert_to_onnx, onednn_runner, onnx_runner
+from export_check import convert_to_onnx, onednn_runner, onnx_runner, saved_ops
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 INPUT_SHAPES = ([2, 8, 9, 7], [1, 8, 8, 10], [3, 8, 7, 7])
@@ -74,16 +73,6 @@ def assert_outputs_match(run, exported):
         np.testing.assert_allclose(got, expected, **TOL, err_msg=f"{exported.name} {x.shape}")
 
 
-def saved_ops(model_file):
-    """The saved program's ops as (name, input ids, output ids), and each parameter's shape by id."""
-    ops = json.loads(model_file.read_text())["program"]["regions"][0]["blocks"][0]["ops"]
-    shapes = {op["O"]["%"]: op["O"]["TT"]["D"][1] for op in ops if op["#"] == "p"}
-    def ids(values):
-        return [v["%"] if isinstance(v, dict) else v for v in values]
-    return ([(op["#"].split(".", 1)[-1], ids(op["I"]), ids(op["O"])) for op in ops if op["#"] != "p"],
-            shapes)
-
-
 def test_saved_graph_keeps_off_onednn_reference_kernels(exported):
     """What the oneDNN predictor would run in its reference (scalar) code, 10-200x slower: a
     global mean (a reduction; the layers pool instead), and SPConv's fusion on two layouts (the
@@ -98,10 +87,10 @@ def test_saved_graph_keeps_off_onednn_reference_kernels(exported):
     assert not reductions, reductions
     if not exported.name.startswith("DCNv2"):  # the others pool globally
         assert "pool2d" in {name for name, _, _ in ops}
-    producer = {out: (name, inputs) for name, inputs, outs in ops for out in outs}
-    conv_sums = [inputs for name, inputs, _ in ops
-                 if name == "add" and all(producer.get(i, ("",))[0] == "conv2d" for i in inputs)]
     if exported.name == "SPConv":
+        producer = {out: (name, inputs) for name, inputs, outs in ops for out in outs}
+        conv_sums = [inputs for name, inputs, _ in ops
+                     if name == "add" and all(producer.get(i, ("",))[0] == "conv2d" for i in inputs)]
         assert len(conv_sums) == 2  # one per layer
         for first, second in conv_sums:
             assert shapes[producer[first][1][1]][2:] == [1, 1], "the sum's first conv is not the 1x1"
