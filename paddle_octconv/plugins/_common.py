@@ -15,6 +15,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..octconv import _TENSOR_TYPES, _pair
+from ._deform import deform_conv
 
 __all__ = ["IntPair", "check_pair", "same_padding", "check_input", "global_avg_pool",
            "KernelConv2D", "kaiming_normal_fan_out"]
@@ -71,7 +72,8 @@ class KernelConv2D(nn.Conv2D):
     ``forward(x, weight, padding, dilation, offset)`` convolves with ``weight`` (default: its own)
     and the layer's stride, groups and bias; ``padding`` / ``dilation`` override the layer's own
     (SAConv runs one kernel at two dilations); with ``offset`` (N, 2 * kh * kw, H', W') it is a
-    deformable conv (``paddle.vision.ops.deform_conv2d``, one deformable group, no mask).
+    deformable conv (``_deform.deform_conv``: ``paddle.vision.ops.deform_conv2d``'s, one
+    deformable group, no mask).
     Counting hooks see each call as this conv.
     """
 
@@ -83,13 +85,11 @@ class KernelConv2D(nn.Conv2D):
         padding = self._updated_padding if padding is None else list(padding)
         dilation = self._dilation if dilation is None else list(dilation)
         if offset is not None:
-            from paddle.vision.ops import deform_conv2d
-
             mask = None
             if not paddle.in_dynamic_mode():
                 # paddle2onnx 2.1 fails on a deform_conv2d without a mask: graphs get ones
                 taps = offset.shape[1] // 2
                 mask = paddle.ones_like(offset[:, :taps])
-            return deform_conv2d(x, offset, weight, self.bias, self._stride, padding, dilation,
-                                 1, self._groups, mask)
+            return deform_conv(x, offset, weight, self.bias, self._stride, padding, dilation,
+                               1, self._groups, mask)
         return F.conv2d(x, weight, self.bias, self._stride, padding, dilation, self._groups)

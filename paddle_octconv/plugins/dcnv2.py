@@ -9,7 +9,8 @@ The offsets and masks come from a plain conv over the same input with 3 * G * k^
 channels (G deformable groups): the first 2 * G * k^2 are the offsets, (dy, dx) per tap, the
 last G * k^2 go through a sigmoid to give the masks (PaddleDetection's ``DeformableConvV2``
 layout). That conv starts at zero, so the layer starts as a plain conv with masks 0.5.
-The sampling itself is ``paddle.vision.ops.deform_conv2d``.
+The sampling is ``paddle.vision.ops.deform_conv2d``'s, computed by ``_deform.deform_conv``
+(Paddle's op, or the same sampling through ``grid_sample`` where a gradient is needed).
 
 Export: ``jit.save`` and the oneDNN predictor run it. paddle2onnx 2.1 writes ONNX's
 ``DeformConv`` (opset 19, raised from a lower opset by itself), which onnxruntime runs, but only
@@ -23,17 +24,17 @@ from typing import Optional
 
 import paddle
 import paddle.nn as nn
-from paddle.vision.ops import deform_conv2d
 
 from .._checks import check_bool, check_int
 from ._common import IntPair, check_input, check_pair, same_padding
+from ._deform import deform_conv
 
 __all__ = ["DCNv2"]
 
 
 class DeformKernel(nn.Conv2D):
     """The deformable conv's kernel as an ``nn.Conv2D`` (so counting hooks see each call), run
-    by ``deform_conv2d`` with the offsets and masks it is given."""
+    by ``deform_conv`` with the offsets and masks it is given."""
 
     def __init__(self, *args, deformable_groups: int = 1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -41,8 +42,8 @@ class DeformKernel(nn.Conv2D):
 
     def forward(self, x: paddle.Tensor, offset: paddle.Tensor,
                 mask: Optional[paddle.Tensor] = None) -> paddle.Tensor:
-        return deform_conv2d(x, offset, self.weight, self.bias, self._stride, self._updated_padding,
-                             self._dilation, self.deformable_groups, self._groups, mask)
+        return deform_conv(x, offset, self.weight, self.bias, self._stride, self._updated_padding,
+                           self._dilation, self.deformable_groups, self._groups, mask)
 
 
 class DCNv2(nn.Layer):
