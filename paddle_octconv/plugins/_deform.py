@@ -35,6 +35,7 @@ __all__ = ["deform_conv"]
 _OUTSIDE = -8.0
 
 
+
 def _needs_grad(*tensors: Optional[paddle.Tensor]) -> bool:
     return paddle.is_grad_enabled() and any(t is not None and not t.stop_gradient for t in tensors)
 
@@ -89,6 +90,30 @@ def _sampled_deform_conv(x, offset, weight, bias, stride, padding, dilation, def
     taps = kh * kw
     y, x_pos = _tap_positions(offset, (height, width), (kh, kw), stride, padding, dilation,
                               deformable_groups)
+    per_group = channels // deformable_groups
+    sample = _sample_by_matmul if _matmul_is_cheaper(height * width, per_group) else _sample_by_grid
+    sampled = sample(x, y, x_pos, mask, deformable_groups)
+    # (N, G, C / G, taps * H' * W'), channel-major with the taps inside: the kernel over
+    # (C, taps) is one 1x1 conv, grouped as the deformable conv
+    columns = sampled.reshape([n, channels * taps, out_h, out_w])
+    kernel = weight.reshape([out_channels, group_channels * taps, 1, 1])
+    return F.conv2d(columns, kernel, bias, groups=groups)
+
+
+def _matmul_is_cheaper(pixels: int, channels: int) -> bool:
+    """Which sampler, for maps of ``pixels`` pixels and ``channels`` channels per deformable
+    group: per output tap and sample, ``grid_sample`` costs about 1.45 * C units (forward +
+    backward, the mask included), the matmul route (pixels + 16) * (1 + C / 100) (the dense
+    weights and their backward, then the product; 16: the fixed cost of its small ops), a fit
+    to both routes' times over maps of 4x4-28x28 and C 16-512
+    (``benchmarks/results/layer_choices.md``). Small maps with many channels go by matmul."""
+    return (pixels + 16) * (channels + 100) < 145 * channels
+
+
+def _sample_by_grid(x, y, x_pos, mask, deformable_groups):
+    """Bilinear samples by ``grid_sample``: (N, G, C / G, taps * H' * W')."""
+    n, channels, height, width = x.shape
+    _, _, taps, out_h, out_w = y.shape
     padded_h, padded_w = _power_of_two(height), _power_of_two(width)
     if (padded_h, padded_w) != (height, width):
         x = F.pad(x, [0, padded_w - width, 0, padded_h - height])
@@ -102,12 +127,35 @@ def _sampled_deform_conv(x, offset, weight, bias, stride, padding, dilation, def
         x.reshape([n * deformable_groups, channels // deformable_groups, padded_h, padded_w]),
         grid.reshape([n * deformable_groups, taps * out_h, out_w, 2]),
         mode="bilinear", padding_mode="zeros", align_corners=False)
-    # (N * G, C / G, taps * H', W') -> (N, G, C / G, taps * H' * W'): channel-major, taps inside
     sampled = sampled.reshape([n, deformable_groups, channels // deformable_groups, -1])
     if mask is not None:
         # an explicit expand: Paddle's backward of a broadcast multiply is slower
         sampled = sampled * mask.reshape([n, deformable_groups, 1, -1]).expand(sampled.shape)
-    # the kernel over (C, taps) as one 1x1 conv (grouped as the deformable conv)
-    columns = sampled.reshape([n, channels * taps, out_h, out_w])
-    kernel = weight.reshape([out_channels, group_channels * taps, 1, 1])
-    return F.conv2d(columns, kernel, bias, groups=groups)
+    return sampled
+
+
+def _axis_weights(position: paddle.Tensor, size: int) -> paddle.Tensor:
+    """Linear-interpolation weights of each position over the ``size`` pixels of one axis:
+    (..., size), ``1 - f`` at floor(p) and ``f`` at floor(p) + 1 with f = p - floor(p), so the
+    position gradient at an integer is the op's one-sided difference."""
+    low = paddle.floor(position).detach()
+    fraction = (position - low).unsqueeze(-1)
+    pixels = paddle.arange(size, dtype=position.dtype)
+    low = low.unsqueeze(-1)
+    at_low = (pixels == low).astype(position.dtype)
+    at_high = (pixels == low + 1).astype(position.dtype)
+    return (1 - fraction) * at_low + fraction * at_high
+
+
+def _sample_by_matmul(x, y, x_pos, mask, deformable_groups):
+    """Bilinear samples as one matmul per sample with the (taps * H' * W', H * W) matrix of
+    interpolation weights (four non-zero per row; the mask folded into them): cheaper than
+    ``grid_sample`` on small maps, where the dense matrix is small. (N, G, C / G, taps * H' * W')."""
+    n, channels, height, width = x.shape
+    rows = _axis_weights(y, height).reshape([n, deformable_groups, -1, height])
+    cols = _axis_weights(x_pos, width).reshape([n, deformable_groups, -1, width])
+    if mask is not None:
+        rows = rows * mask.reshape([n, deformable_groups, -1, 1])
+    weights = (rows.unsqueeze(-1) * cols.unsqueeze(-2)).reshape([n, deformable_groups, -1, height * width])
+    x = x.reshape([n, deformable_groups, channels // deformable_groups, height * width])
+    return paddle.matmul(x, weights, transpose_y=True)

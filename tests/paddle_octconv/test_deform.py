@@ -1,7 +1,8 @@
 """The deformable convolution of DCNv2 and the deformable SAConv, in training.
 
-Where a gradient is needed, the layers sample through ``grid_sample`` instead of Paddle's
-``deformable_conv`` op (whose CPU backward is slow). The reference here is that op itself,
+Where a gradient is needed, the layers sample through ``grid_sample`` or, on small maps, a
+matmul with the interpolation weights instead of Paddle's ``deformable_conv`` op (whose CPU
+backward is slow); both samplers are tested. The reference here is that op itself,
 ``paddle.vision.ops.deform_conv2d``: outputs and the gradients of the input, offsets, masks,
 kernel and bias must be the op's, in float64 to rounding, at the positions where bilinear
 sampling has a kink (integer positions: every tap at initialisation; half-integers; the map's
@@ -20,6 +21,15 @@ from paddle_octconv.plugins._deform import deform_conv
 from paddle_octconv.plugins.saconv import standardize_weight
 
 F64 = dict(rtol=1e-9, atol=1e-11)
+
+
+@pytest.fixture(params=["grid_sample", "matmul"])
+def sampler(request, monkeypatch):
+    """Each of the training route's two samplers, whatever the map size would choose."""
+    import paddle_octconv.plugins._deform as deform
+
+    monkeypatch.setattr(deform, "_matmul_is_cheaper", lambda pixels, channels: request.param == "matmul")
+    return request.param
 
 
 def offsets(kind, shape, rng):
@@ -47,7 +57,7 @@ def grads_of(fn, tensors, weights):
     ((1, 3), 1, 1, 1, 1, 1, True),    # a single row
 ])
 def test_training_route_is_paddles_deform_conv2d(kind, size, stride, padding, dilation, dgroups,
-                                                 groups, masked):
+                                                 groups, masked, sampler):
     rng = np.random.default_rng(0)
     n, c, o, k = 2, 4, 6, 3
     out_h = (size[0] + 2 * padding - dilation * (k - 1) - 1) // stride + 1
@@ -111,7 +121,7 @@ def _saconv_by_the_op(layer, x):
     (lambda: SAConv(4, 6, 3, 1, deformable=True), _saconv_by_the_op),
 ], ids=["DCNv2", "SAConv"])
 @pytest.mark.parametrize("initialised", (True, False), ids=["at-init", "random"])
-def test_layer_gradients_are_those_of_paddles_op(build, reference, initialised):
+def test_layer_gradients_are_those_of_paddles_op(build, reference, initialised, sampler):
     """Every parameter's gradient and the input's, float64, at initialisation (zero offsets)
     and with random weights."""
     paddle.seed(0)
@@ -158,7 +168,7 @@ def test_paddles_op_runs_where_no_gradient_is_needed(monkeypatch):
 
 @pytest.mark.parametrize("build", [lambda: DCNv2(3, 4, 3, 2), lambda: SAConv(3, 4, 3, 1, deformable=True)],
                          ids=["DCNv2", "SAConv"])
-def test_a_first_layer_on_the_input_images_trains(build):
+def test_a_first_layer_on_the_input_images_trains(build, sampler):
     """Images need no gradient, the offsets do (Paddle's grid_sample backward crashed on that)."""
     layer = build()
     for param in layer.parameters():
