@@ -230,6 +230,13 @@ def model_cost(record: Dict[str, Any]) -> Tuple[int, int]:
     return count_params(network), count_flops(network, (1, *record["input_shape"]))
 
 
+def recorded_runs(results_file: Path) -> Dict[str, Dict[str, Any]]:
+    """The runs a results.json holds, by name (none if it does not exist yet)."""
+    if not results_file.is_file():
+        return {}
+    return {run["name"]: run for run in json.loads(results_file.read_text())["runs"]}
+
+
 # ------------------------------------------------------------------------------- the grid
 def _progress_line(done: int, total: int, started: float, ran: int, name: str) -> str:
     elapsed = time.time() - started
@@ -362,8 +369,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.json"
-    previous = ({r["name"]: r for r in json.loads(results_file.read_text())["runs"]}
-                if results_file.is_file() else {})
+    previous = recorded_runs(results_file)
     command = " ".join(["python", "benchmarks/study.py", *(argv if argv is not None else sys.argv[1:])])
     print(f"study {args.preset}: {len(cells)} runs, {args.epochs} epochs each, results in {out}", flush=True)
     started = time.time()
@@ -374,8 +380,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         # Written after every run too, so a study stopped half-way still shows what it measured.
         # Runs of earlier invocations not (yet) reached by this one stay: results.json is the
         # study's record of every run it has finished, in grid order.
+        # Read again: another invocation on the same --out (other --only runs, beside this one)
+        # may have finished runs since this one started.
         done = {record["name"] for record in records}
-        kept = [record for name, record in previous.items() if name not in done]
+        kept = [record for name, record in {**previous, **recorded_runs(results_file)}.items()
+                if name not in done]
         runs = sorted([*records, *kept],
                       key=lambda r: grid.index(r["name"]) if r["name"] in grid else len(grid))
         results = {"preset": args.preset, "description": preset.description, "epochs": args.epochs,
@@ -385,7 +394,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                    "complete": {r["name"] for r in runs} >= set(grid), "machine": machine(),
                    "command": command, "seconds_this_invocation": time.time() - started,
                    "training_wall_seconds": sum(r["wall_seconds"] for r in runs)}
-        temporary = results_file.with_suffix(".json.tmp")
+        temporary = results_file.with_suffix(f".json.{os.getpid()}.tmp")
         temporary.write_text(json.dumps(results, indent=1))
         temporary.replace(results_file)  # never a half-written results.json
         write_report(results, out)

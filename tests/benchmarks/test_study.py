@@ -121,6 +121,25 @@ def test_a_study_stopped_half_way_has_written_the_runs_it_finished(tmp_path, mon
     assert "| oct_mobilenet-w0.25 | paper | 0 | 1 |" in (tmp_path / "results.md").read_text()
 
 
+def test_two_studies_on_one_folder_keep_each_others_runs(tmp_path, monkeypatch):
+    """Runs of one grid trained by two invocations at once (different --only): each writes
+    results.json after its run, and neither drops the run the other finished meanwhile."""
+    real_run_training, nested = study.run_training, []
+
+    def other_study_finishes_meanwhile(command, log_file):
+        if not nested:  # while the first invocation trains, a second one runs start to end
+            nested.append(True)
+            _study("--out", str(tmp_path), "--epochs", "1", "--no-latency", "--only", "*-a0.5-*")
+        return real_run_training(command, log_file)
+
+    monkeypatch.setattr(study, "run_training", other_study_finishes_meanwhile)
+    _study("--out", str(tmp_path), "--epochs", "1", "--no-latency", "--only", "*-a0-*")
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert [run["name"] for run in on_disk["runs"]] == ["oct_mobilenet-w0.25-a0-paper-s0",
+                                                         "oct_mobilenet-w0.25-a0.5-paper-s0"]
+    assert on_disk["complete"] is True
+
+
 def test_grid_selection_and_flags_the_grid_owns(capsys):
     names = [c.name for c in study.build_grid(study.PRESETS["fashion"])]
     assert len(names) == len(set(names)) == 18  # 2 families x (5 alphas + 2 extra seeds + 2 adam)
