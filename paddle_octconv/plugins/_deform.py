@@ -5,10 +5,11 @@ one of two routes with the same result:
 
 - Paddle's op, in static graphs (so saved models and ONNX hold the one ``deformable_conv`` op)
   and wherever no gradient is needed (its forward kernel is the faster one);
-- where a gradient is needed in dygraph, the same sampling written as ``F.grid_sample`` (bilinear,
-  zeros outside) at every tap's position, times the mask, then the kernel as a 1x1 conv over the
-  sampled taps. Paddle's CPU backward of ``deformable_conv`` is a scalar scatter loop, many times
-  slower than its forward; the backward of these ops is not
+- where a gradient is needed in dygraph, the same sampling written with differentiable ops: the
+  bilinear samples of every tap (by ``F.grid_sample``, or on small maps with many channels by a
+  matmul with the dense interpolation weights), times the mask, then the kernel as a 1x1 conv
+  over the sampled taps. Paddle's CPU backward of ``deformable_conv`` is a scalar scatter loop,
+  many times slower than its forward; the backward of these ops is not
   (``benchmarks/results/layer_choices.md`` has the measurements).
 
 The sampled route reproduces the op's conventions exactly, gradients included:
@@ -16,10 +17,11 @@ The sampled route reproduces the op's conventions exactly, gradients included:
 - a position counts only with ``-1 < y < H`` and ``-1 < x < W``; elsewhere both value and
   position gradient are zero (``paddle.where`` sends it to a point far outside);
 - at integer positions (every tap at zero offsets, so at initialisation) the op's position
-  gradient is the one-sided difference ``x[floor(p) + 1] - x[floor(p)]``. ``grid_sample`` takes
-  normalised coordinates and floors their unnormalised value, so the round trip must be exact:
-  the input is zero-padded on the bottom / right to power-of-two sides (zeros are what the op
-  samples outside the map anyway), where ``(2p + 1) / W - 1`` and back are exact in binary.
+  gradient is the one-sided difference ``x[floor(p) + 1] - x[floor(p)]``. The matmul sampler
+  builds its weights from ``floor(p)`` itself; ``grid_sample`` takes normalised coordinates and
+  floors their unnormalised value, so the round trip must be exact: the input is zero-padded on
+  the bottom / right to power-of-two sides (zeros are what the op samples outside the map
+  anyway), where ``(2p + 1) / W - 1`` and back are exact in binary.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ channels (G deformable groups): the first 2 * G * k^2 are the offsets, (dy, dx) 
 last G * k^2 go through a sigmoid to give the masks (PaddleDetection's ``DeformableConvV2``
 layout). That conv starts at zero, so the layer starts as a plain conv with masks 0.5.
 The sampling is ``paddle.vision.ops.deform_conv2d``'s, computed by ``_deform.deform_conv``
-(Paddle's op, or the same sampling through ``grid_sample`` where a gradient is needed).
+(Paddle's op, or the same sampling by differentiable ops where a gradient is needed).
 
 Export: ``jit.save`` and the oneDNN predictor run it. paddle2onnx 2.1 writes ONNX's
 ``DeformConv`` (opset 19, raised from a lower opset by itself), which onnxruntime runs, but only
