@@ -177,3 +177,20 @@ def test_a_first_layer_on_the_input_images_trains(build, sampler):
     layer(images).square().sum().backward()
     offsets = layer.conv_offset if isinstance(layer, DCNv2) else layer.offset_s
     assert float(offsets.weight.grad.abs().sum()) > 0
+
+
+def test_the_benchmark_patch_puts_training_back_on_paddles_op(monkeypatch):
+    """benchmarks/patches/deformable_op_in_training.py, bench.py's A/B of the two routes."""
+    import runpy
+    from pathlib import Path
+
+    import paddle_octconv.plugins._deform as deform
+
+    monkeypatch.setattr(deform, "_needs_grad", deform._needs_grad)  # restored afterwards
+    calls = []
+    monkeypatch.setattr(deform, "deform_conv2d", lambda *a, **k: calls.append(1) or deform_conv2d(*a, **k))
+    patch = Path(__file__).resolve().parents[2] / "benchmarks" / "patches" / "deformable_op_in_training.py"
+    runpy.run_path(str(patch))
+    layer = DCNv2(4, 4, 3, 1)
+    layer(paddle.randn([1, 4, 6, 6], dtype="float32")).sum().backward()
+    assert calls == [1] and layer.conv.weight.grad is not None
