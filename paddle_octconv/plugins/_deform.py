@@ -37,7 +37,6 @@ __all__ = ["deform_conv"]
 _OUTSIDE = -8.0
 
 
-
 def _needs_grad(*tensors: Optional[paddle.Tensor]) -> bool:
     return paddle.is_grad_enabled() and any(t is not None and not t.stop_gradient for t in tensors)
 
