@@ -17,6 +17,7 @@ import pytest
 from paddle.vision.ops import deform_conv2d
 
 from paddle_octconv import DCNv2, SAConv
+import paddle_octconv.plugins._deform as deform
 from paddle_octconv.plugins._deform import deform_conv
 from paddle_octconv.plugins.saconv import standardize_weight
 
@@ -26,8 +27,6 @@ F64 = dict(rtol=1e-9, atol=1e-11)
 @pytest.fixture(params=["grid_sample", "matmul"])
 def sampler(request, monkeypatch):
     """Each of the training route's two samplers, whatever the map size would choose."""
-    import paddle_octconv.plugins._deform as deform
-
     monkeypatch.setattr(deform, "_matmul_is_cheaper", lambda pixels, channels: request.param == "matmul")
     return request.param
 
@@ -148,8 +147,6 @@ def test_layer_gradients_are_those_of_paddles_op(build, reference, initialised, 
 def test_paddles_op_runs_where_no_gradient_is_needed(monkeypatch):
     """The route: Paddle's op for inference (its forward is the faster one), the sampled route
     where a gradient is needed (the op's CPU backward is the slow one)."""
-    import paddle_octconv.plugins._deform as deform
-
     calls = []
     monkeypatch.setattr(deform, "deform_conv2d", lambda *a, **k: calls.append(1) or deform_conv2d(*a, **k))
     layer = DCNv2(4, 4, 3, 1)
@@ -183,8 +180,6 @@ def test_the_benchmark_patch_puts_training_back_on_paddles_op(monkeypatch):
     """benchmarks/patches/deformable_op_in_training.py, bench.py's A/B of the two routes."""
     import runpy
     from pathlib import Path
-
-    import paddle_octconv.plugins._deform as deform
 
     monkeypatch.setattr(deform, "_needs_grad", deform._needs_grad)  # restored afterwards
     calls = []
