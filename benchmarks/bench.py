@@ -34,6 +34,12 @@ dygraph and train paths; ``--amp float16|bfloat16`` runs them under auto_cast O1
 cannot run here (no CUDA build, no GPU, no bf16) are recorded as skipped with the reason. Every
 row records the CPU's vector ISA (AVX2 / AVX-512 / AMX).
 
+CPU kernels are those the training engine gets: on an AMD CPU bench.py sets MKL's AVX2 path
+(``paddle_octconv.enable_mkl_avx2_on_amd``, as ``train.py`` / ``eval.py`` do), unless
+``MKL_DEBUG_CPU_TYPE`` is already set. ``ONEDNN_MAX_CPU_ISA=AVX2`` in the environment runs the
+predictor's oneDNN kernels of an AVX2 CPU on a wider one; the rows then say so. Both settings are
+recorded in the machine block.
+
     python benchmarks/bench.py --out bench_results            # everything (train rows dominate)
     python benchmarks/bench.py --quick                        # batch 1, 1 thread, dygraph + predictor
     python benchmarks/bench.py --pairs resnet50 --paths predictor --batch 1 8 --threads 1 --repeats 20
@@ -68,6 +74,7 @@ from bench_measure import ALL_PATHS, measure_path, run_pair, train_rss_child  # 
 from bench_paths import AMP_DTYPES, PATHS, Entry, Runner, TimedPath, export_child  # noqa: E402,F401
 from bench_report import Row, machine_info, markdown  # noqa: E402
 from bench_subjects import PAIRS, SUBJECTS, Pair, Subject  # noqa: E402,F401
+from paddle_octconv import enable_mkl_avx2_on_amd  # noqa: E402
 
 __all__ = ["SUBJECTS", "PAIRS", "Subject", "Pair", "PATHS", "TimedPath", "Runner", "Entry", "Row",
            "parse_args", "main"]
@@ -147,6 +154,8 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
+    # Before any product runs (MKL reads it once); the child processes inherit it.
+    enable_mkl_avx2_on_amd()
     args = parse_args(argv)
     load_patches(args.patch)
     if args._child:

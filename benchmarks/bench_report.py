@@ -1,8 +1,10 @@
 """What ``bench.py`` reports: one :class:`Row` per measured (pair, path, device, size, batch,
 threads), the machine it ran on, and the Markdown tables.
 
-Every row records the CPU's widest vector ISA (AVX2 / AVX-512 / AMX, ``cpu_kind.cpu_isa``): ratios
-and throughputs differ between those CPU kinds, so figures are only comparable within one.
+Every row records the widest vector ISA its kernels could use (AVX2 / AVX-512 / AMX,
+``cpu_kind.kernel_isa``: the CPU's, or the lower one oneDNN was capped to): ratios and throughputs
+differ between those CPU kinds, so figures are only comparable within one. The machine block also
+records the environment settings that change the math libraries' kernels (``math_settings``).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import paddle
 
 from bench_devices import bf16_unsupported, gpu_name
-from cpu_kind import cpu_isa, cpu_name
+from cpu_kind import cpu_isa, cpu_name, kernel_isa, math_settings
 
 __all__ = ["Row", "short_error", "machine_info", "markdown"]
 
@@ -46,7 +48,7 @@ class Row:
     failures: List[str] = field(default_factory=list)  # option sets tried first that failed
     size: Optional[int] = None
     device: str = "cpu"
-    isa: str = field(default_factory=cpu_isa)  # the host CPU's, on GPU rows too
+    isa: str = field(default_factory=kernel_isa)  # the host CPU's, on GPU rows too
     a_images_per_s: Optional[float] = None
     b_images_per_s: Optional[float] = None
     images_ratio: Optional[float] = None
@@ -62,7 +64,8 @@ def short_error(error: BaseException) -> str:
 
 def machine_info() -> dict:
     """The machine block of results.json (``loadavg_end`` is added when the run ends)."""
-    return {"cpu": cpu_name(), "isa": cpu_isa(), "cores": os.cpu_count(),
+    return {"cpu": cpu_name(), "isa": cpu_isa(), "kernel_isa": kernel_isa(),
+            "math_settings": math_settings(), "cores": os.cpu_count(),
             "paddle": paddle.__version__, "python": platform.python_version(),
             "bf16": bf16_unsupported() or "supported", "gpu": gpu_name(),
             "loadavg_start": os.getloadavg()}
@@ -116,6 +119,11 @@ def markdown(rows: Sequence[Row], info: dict, command: str) -> str:
         f"{info['loadavg_end'][0]:.1f} at end.",
         f"Command: `{command}`",
     ]
+    if info.get("kernel_isa", info.get("isa")) != info.get("isa"):
+        lines.append(f"Kernels: {info['kernel_isa']}.")
+    if info.get("math_settings"):
+        lines.append("Math-library settings: " + ", ".join(
+            f"{name}={value}" for name, value in info["math_settings"].items()) + ".")
     if any(r.device == "gpu" for r in rows):
         lines.append(f"GPU: {info.get('gpu', 'not recorded')}")
     footnotes: Dict[str, int] = {}
