@@ -220,15 +220,18 @@ def _upsample_nd(x: paddle.Tensor, x_high: Optional[paddle.Tensor],
 # whose backward is two more matmuls and a ``fold``. It is the same sum of products in another
 # order (outputs and gradients equal to float32 rounding; tests/paddle_octconv/test_fast_paths.py).
 # It loses to the native kernel on large maps, where that kernel's per-sample GEMMs are already
-# big, so it applies below measured size limits (AMD EPYC, AVX2, batch 32, forward + backward):
-#   1x1, groups 1: any size (1.4-2.7x at 8-512 channels, 2x2-32x32; never measured slower)
-#   depthwise k x k: H'*W' <= 256 (1.1x at 16x16, 2.2x at 8x8, 4-6x at 4x4 and 2x2; 0.3x at 32x32)
-#   dense k x k: H'*W' <= 64 (1.3x at 8x8, 1.2-1.8x at 4x4; 0.7-0.95x at 16x16 and 32x32)
+# big, so it applies below size limits measured on two CPU kinds (forward + backward, batch 32;
+# the figures are in benchmarks/results/layer_choices.md):
+#   1x1, groups 1: any size (its "patches" are the input itself: no extra memory)
+#   depthwise k x k: H'*W' <= 64. The unfolded patches, k*k times the input, stay alive for the
+#     backward, so on larger maps the path costs a network's training much memory for a
+#     speed-up that is small on an AVX2 EPYC and a loss on an AVX-512 one.
+#   dense k x k: H'*W' <= 64
 # Non-CPU places (cuDNN) and static eval graphs (jit.save, the predictor, ONNX) always use F.conv2d;
 # a static *training* graph (a jit.to_static train step on CPU) takes the fast path as dygraph does.
 
 #: Largest output H' * W' at which a depthwise path runs as ``unfold_matmul``.
-_DEPTHWISE_MAX_PIXELS = 256
+_DEPTHWISE_MAX_PIXELS = 64
 #: Largest output H' * W' at which a dense (groups 1) k x k path, k > 1, runs as ``unfold_matmul``.
 _DENSE_MAX_PIXELS = 64
 

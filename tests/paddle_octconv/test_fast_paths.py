@@ -187,25 +187,26 @@ def test_fast_path_forward_matches_the_numpy_reference(case):
 
 
 def test_large_maps_keep_the_native_kernel():
-    """The fast path loses on large maps (measured): depthwise at 32x32, dense 3x3 at 16x16."""
+    """The fast path loses on large maps (measured): depthwise and dense 3x3 at 16x16."""
     dw = OctaveConv(8, 8, 3, 0.0, 0.0, padding=1, groups=8)
     dense = OctaveConv(8, 8, 3, 0.0, 0.0, padding=1)
     pointwise = OctaveConv(8, 8, 1, 0.0, 0.0)
     args = lambda layer: (layer.conv_h2h.weight, None, layer.padding, layer.dilation,
                           layer.conv_h2h._groups)
     assert cpu_formulation(paddle.zeros([2, 8, 32, 32]), *args(dw)) == "conv2d"
-    assert cpu_formulation(paddle.zeros([2, 8, 16, 16]), *args(dw)) == "unfold_matmul"
+    assert cpu_formulation(paddle.zeros([2, 8, 16, 16]), *args(dw)) == "conv2d"
+    assert cpu_formulation(paddle.zeros([2, 8, 8, 8]), *args(dw)) == "unfold_matmul"
     assert cpu_formulation(paddle.zeros([2, 8, 16, 16]), *args(dense)) == "conv2d"
     assert cpu_formulation(paddle.zeros([2, 8, 8, 8]), *args(dense)) == "unfold_matmul"
     assert cpu_formulation(paddle.zeros([2, 8, 32, 32]), *args(pointwise)) == "unfold_matmul"
 
 
 @pytest.mark.parametrize("kind, channels, size, expected", [
-    # the documented limits, at and one row past them: depthwise H'*W' <= 256, dense 3x3 <= 64
-    ("depthwise", (8, 8), (16, 16), "unfold_matmul"),
-    ("depthwise", (8, 8), (16, 17), "conv2d"),
-    ("depthwise", (8, 8), (4, 64), "unfold_matmul"),      # the product counts, not the sides
-    ("depthwise", (8, 16), (16, 16), "unfold_matmul"),    # channel multiplier 2 is depthwise too
+    # the documented limits, at and one row past them: depthwise and dense 3x3 H'*W' <= 64
+    ("depthwise", (8, 8), (8, 8), "unfold_matmul"),
+    ("depthwise", (8, 8), (8, 9), "conv2d"),
+    ("depthwise", (8, 8), (2, 32), "unfold_matmul"),      # the product counts, not the sides
+    ("depthwise", (8, 16), (8, 8), "unfold_matmul"),      # channel multiplier 2 is depthwise too
     ("dense", (8, 8), (8, 8), "unfold_matmul"),
     ("dense", (8, 8), (8, 9), "conv2d"),
     ("dense", (8, 8), (2, 32), "unfold_matmul"),
