@@ -21,6 +21,7 @@ their number of spatial dimensions (:class:`_Spatial`).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, ClassVar, Dict, NamedTuple, Optional, Sequence, Tuple, Type, Union
 
 import paddle
@@ -163,8 +164,11 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
       groups = C and a 2x2 kernel of ones (each pixel copied into its 2x2 block). Under PIR the
       ``conv2d_transpose`` op is emitted directly: ``F.conv2d_transpose`` would emit
       ``depthwise_conv2d_transpose``, which has no oneDNN kernel and runs as a slow kernel
-      wrapped in layout conversions, while ``conv2d_transpose`` runs as a oneDNN deconvolution
-      (measured: benchmarks/results/layer_choices.md). Odd sides are cropped with ``slice``
+      wrapped in layout conversions, while ``conv2d_transpose`` runs as a oneDNN deconvolution.
+      That deconvolution takes groups of ``_UPSAMPLE_GROUP_WIDTH`` channels with an identity
+      kernel across each group rather than one channel per group: oneDNN's bfloat16 kernels
+      handle one-channel groups poorly, and the wider groups cost fp32 nothing measurable
+      (both measured: benchmarks/results/layer_choices.md). Odd sides are cropped with ``slice``
       (paddle2onnx 2.1 has no converter for ``crop`` and aborts). 3-D maps use
       ``conv3d_transpose`` with a 2x2x2 kernel (Paddle has no depthwise variant of it to avoid).
     - 1-D maps run as (N, C, L, 1), upsampled along L only: nearest interpolation accepts only
@@ -176,6 +180,11 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
     return _upsample_nd(x, x_high, factors=(2,) * (x.ndim - 2))
 
 
+#: Channels per group of the upsample's transposed conv in PIR graphs (fewer where C is not a
+#: multiple: the greatest common divisor).
+_UPSAMPLE_GROUP_WIDTH = 8
+
+
 def _upsample_nd(x: paddle.Tensor, x_high: Optional[paddle.Tensor],
                  factors: Tuple[int, ...]) -> paddle.Tensor:
     """``_upsample_to`` of a 4-D or 5-D ``x`` by ``factors`` per spatial axis (each 1 or 2)."""
@@ -184,12 +193,16 @@ def _upsample_nd(x: paddle.Tensor, x_high: Optional[paddle.Tensor],
                 else [f * s for f, s in zip(factors, x.shape[2:])])
         return F.interpolate(x, size=size, mode="nearest")
     channels = x.shape[1]
-    kernel = paddle.ones([channels, 1, *factors], dtype=x.dtype)
+    kernel = paddle.ones([channels, 1, *factors], dtype=x.dtype)  # one channel per group
     if len(factors) == 3:
         y = F.conv3d_transpose(x, kernel, stride=list(factors), groups=channels)
     elif paddle.framework.in_pir_mode():
+        width = math.gcd(channels, _UPSAMPLE_GROUP_WIDTH)
+        # kernel[i, j] = 1 where j == i % width: output channel i copies input channel i only.
+        copy = paddle.tile(paddle.eye(width, dtype=x.dtype), [channels // width, 1])
+        kernel = paddle.expand(copy.reshape([channels, width, 1, 1]), [channels, width, *factors])
         y = paddle._C_ops.conv2d_transpose(x, kernel, list(factors), [0, 0], [], [], "EXPLICIT",
-                                           channels, [1, 1], "NCHW")
+                                           channels // width, [1, 1], "NCHW")
     else:
         # The legacy static graph (FLAGS_enable_pir_api=0) keeps depthwise_conv2d_transpose:
         # there oneDNN's grouped conv2d_transpose measured 2x slower on a whole layer, and a

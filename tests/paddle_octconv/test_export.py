@@ -100,3 +100,42 @@ def test_onnx_export_matches_dygraph(exported):
     run, input_meta = onnx_runner(onnx_file)
     assert not any(isinstance(side, int) for side in input_meta.shape[2:]), input_meta.shape  # dynamic H, W
     assert_outputs_match(run, exported)
+
+
+def _upsample_groups(model_file):
+    """(output channels, groups) of every conv2d_transpose in a saved PIR program."""
+    import json
+    ops = json.loads(model_file.read_text())["program"]["regions"][0]["blocks"][0]["ops"]
+    found = []
+    for op in ops:
+        if op["#"].endswith(".conv2d_transpose"):
+            groups = next(a["AT"]["D"] for a in op["A"] if a["N"] == "groups")
+            found.append((op["O"][0]["TT"]["D"][1][1], groups))
+    return found
+
+
+@pytest.mark.parametrize("high_channels, groups", [(12, 3), (24, 3), (7, 7), (1, 1)])
+def test_the_upsample_copies_groups_of_channels_and_matches_dygraph(tmp_path, high_channels, groups):
+    """The exported upsample is a transposed conv over groups of up to 8 channels with an identity
+    kernel across each group (oneDNN's bf16 kernels are slow on one-channel groups); where C has
+    no such divisor it falls back to one channel per group. Each output channel must still be a
+    copy of its own input channel only: the predictor matches dygraph."""
+    paddle.seed(1)
+    layer = OctaveConv(8, 2 * high_channels, 1, 0.5, 0.5)  # l2h: 4 low channels -> C high
+    layer.eval()
+    x_high, x_low = paddle.randn([2, 4, 9, 7]), paddle.randn([2, 4, 5, 4])
+
+    class HighOut(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.conv = layer
+
+        def forward(self, high, low):
+            return self.conv((high, low))[0]
+
+    prefix = tmp_path / "up"
+    spec = [paddle.static.InputSpec([None, 4, None, None], "float32", name=n) for n in ("h", "l")]
+    paddle.jit.save(paddle.jit.to_static(HighOut(), input_spec=spec, full_graph=True), str(prefix))
+    assert _upsample_groups(prefix.with_suffix(".json")) == [(high_channels, groups)]
+    loaded = paddle.jit.load(str(prefix))
+    np.testing.assert_allclose(loaded(x_high, x_low).numpy(), HighOut()(x_high, x_low).numpy(), **TOL)
