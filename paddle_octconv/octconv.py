@@ -161,7 +161,7 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
       cropped 2x repeat). Fastest there, and its backward keeps no activation alive.
     - static graphs (``jit.save``, the inference predictor, paddle2onnx): any nearest-interpolation
       op makes the oneDNN predictor's ``run()`` fail, so the upsample is a transposed conv with
-      groups = C and a 2x2 kernel of ones (each pixel copied into its 2x2 block). Under PIR the
+      a 2x2 kernel that copies each pixel into its 2x2 block of the same channel. Under PIR the
       ``conv2d_transpose`` op is emitted directly: ``F.conv2d_transpose`` would emit
       ``depthwise_conv2d_transpose``, which has no oneDNN kernel and runs as a slow kernel
       wrapped in layout conversions, while ``conv2d_transpose`` runs as a oneDNN deconvolution.
@@ -185,6 +185,17 @@ def _upsample_to(x: paddle.Tensor, x_high: Optional[paddle.Tensor]) -> paddle.Te
 _UPSAMPLE_GROUP_WIDTH = 8
 
 
+def _copy_kernel(channels: int, width: int, factors: Tuple[int, ...], dtype) -> paddle.Tensor:
+    """The (channels, width, *factors) kernel of a transposed conv with groups of ``width``
+    channels and stride ``factors`` that copies each input pixel of channel i into its block of
+    output channel i: kernel[i, j] = 1 where j == i % width, else 0 (all ones when width is 1)."""
+    if width == 1:
+        return paddle.ones([channels, 1, *factors], dtype=dtype)
+    copy = paddle.tile(paddle.eye(width, dtype=dtype), [channels // width, 1])
+    return paddle.expand(copy.reshape([channels, width] + [1] * len(factors)),
+                         [channels, width, *factors])
+
+
 def _upsample_nd(x: paddle.Tensor, x_high: Optional[paddle.Tensor],
                  factors: Tuple[int, ...]) -> paddle.Tensor:
     """``_upsample_to`` of a 4-D or 5-D ``x`` by ``factors`` per spatial axis (each 1 or 2)."""
@@ -193,21 +204,20 @@ def _upsample_nd(x: paddle.Tensor, x_high: Optional[paddle.Tensor],
                 else [f * s for f, s in zip(factors, x.shape[2:])])
         return F.interpolate(x, size=size, mode="nearest")
     channels = x.shape[1]
-    kernel = paddle.ones([channels, 1, *factors], dtype=x.dtype)  # one channel per group
     if len(factors) == 3:
-        y = F.conv3d_transpose(x, kernel, stride=list(factors), groups=channels)
+        y = F.conv3d_transpose(x, _copy_kernel(channels, 1, factors, x.dtype),
+                               stride=list(factors), groups=channels)
     elif paddle.framework.in_pir_mode():
         width = math.gcd(channels, _UPSAMPLE_GROUP_WIDTH)
-        # kernel[i, j] = 1 where j == i % width: output channel i copies input channel i only.
-        copy = paddle.tile(paddle.eye(width, dtype=x.dtype), [channels // width, 1])
-        kernel = paddle.expand(copy.reshape([channels, width, 1, 1]), [channels, width, *factors])
-        y = paddle._C_ops.conv2d_transpose(x, kernel, list(factors), [0, 0], [], [], "EXPLICIT",
+        y = paddle._C_ops.conv2d_transpose(x, _copy_kernel(channels, width, factors, x.dtype),
+                                           list(factors), [0, 0], [], [], "EXPLICIT",
                                            channels // width, [1, 1], "NCHW")
     else:
         # The legacy static graph (FLAGS_enable_pir_api=0) keeps depthwise_conv2d_transpose:
         # there oneDNN's grouped conv2d_transpose measured 2x slower on a whole layer, and a
         # nearest interpolate, though the legacy predictor runs it, fails paddle2onnx.
-        y = F.conv2d_transpose(x, kernel, stride=list(factors), groups=channels)
+        y = F.conv2d_transpose(x, _copy_kernel(channels, 1, factors, x.dtype),
+                               stride=list(factors), groups=channels)
     if x_high is None:  # alpha_in == 1: the high map is defined as twice the low map
         return y
     high = list(x_high.shape[2:])
