@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Tuple
 
 import numpy as np
 import pytest
@@ -19,6 +19,13 @@ class SavedOp(NamedTuple):
     name: str  # without the dialect: "conv2d", "add", ...
     inputs: List[int]  # value ids
     outputs: List[int]
+    attributes: Dict[str, Any] = {}  # name -> value (arrays as lists)
+    output_shapes: List[List[int]] = []  # -1 for a dynamic side
+
+
+def _attribute(value: Dict[str, Any]) -> Any:
+    data = value["D"]
+    return [_attribute(item) for item in data] if value["#"].endswith("a_array") else data
 
 
 def saved_ops(model_file: Path) -> Tuple[List[SavedOp], Dict[int, List[int]]]:
@@ -29,7 +36,10 @@ def saved_ops(model_file: Path) -> Tuple[List[SavedOp], Dict[int, List[int]]]:
     def ids(values):
         return [v["%"] if isinstance(v, dict) else v for v in values]
     shapes = {op["O"]["%"]: op["O"]["TT"]["D"][1] for op in ops if op["#"] == "p"}
-    return ([SavedOp(op["#"].split(".", 1)[-1], ids(op["I"]), ids(op["O"])) for op in ops if op["#"] != "p"],
+    return ([SavedOp(op["#"].split(".", 1)[-1], ids(op["I"]), ids(op["O"]),
+                     {a["N"]: _attribute(a["AT"]) for a in op.get("A", [])},
+                     [o["TT"]["D"][1] for o in op["O"] if isinstance(o, dict) and "TT" in o])
+             for op in ops if op["#"] != "p"],
             shapes)
 
 # paddle2onnx aborts the whole process (SIGABRT) on an unsupported op and raises SystemExit on

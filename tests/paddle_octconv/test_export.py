@@ -104,14 +104,8 @@ def test_onnx_export_matches_dygraph(exported):
 
 def _upsample_groups(model_file):
     """(output channels, groups) of every conv2d_transpose in a saved PIR program."""
-    import json
-    ops = json.loads(model_file.read_text())["program"]["regions"][0]["blocks"][0]["ops"]
-    found = []
-    for op in ops:
-        if op["#"].endswith(".conv2d_transpose"):
-            groups = next(a["AT"]["D"] for a in op["A"] if a["N"] == "groups")
-            found.append((op["O"][0]["TT"]["D"][1][1], groups))
-    return found
+    return [(op.output_shapes[0][1], op.attributes["groups"])
+            for op in saved_ops(model_file)[0] if op.name == "conv2d_transpose"]
 
 
 @pytest.mark.parametrize("high_channels, groups", [(12, 3), (24, 3), (7, 7), (1, 1)])

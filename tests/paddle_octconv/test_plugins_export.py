@@ -80,16 +80,16 @@ def test_saved_graph_keeps_off_onednn_reference_kernels(exported):
     red's is)."""
     ops, shapes = saved_ops(exported.model_file)
     on_data = set()  # values computed from the input (a reduction of the weights alone is folded)
-    for name, inputs, outs in ops:
+    for name, inputs, outs, *_ in ops:
         if name == "data" or on_data.intersection(inputs):
             on_data.update(outs)
-    reductions = [name for name, inputs, _ in ops if name in ("mean", "sum") and on_data.intersection(inputs)]
+    reductions = [name for name, inputs, *_ in ops if name in ("mean", "sum") and on_data.intersection(inputs)]
     assert not reductions, reductions
     if not exported.name.startswith("DCNv2"):  # the others pool globally
-        assert "pool2d" in {name for name, _, _ in ops}
+        assert "pool2d" in {name for name, *_ in ops}
     if exported.name == "SPConv":
-        producer = {out: (name, inputs) for name, inputs, outs in ops for out in outs}
-        conv_sums = [inputs for name, inputs, _ in ops
+        producer = {out: (name, inputs) for name, inputs, outs, *_ in ops for out in outs}
+        conv_sums = [inputs for name, inputs, *_ in ops
                      if name == "add" and all(producer.get(i, ("",))[0] == "conv2d" for i in inputs)]
         assert len(conv_sums) == 2  # one per layer
         for first, second in conv_sums:
