@@ -19,8 +19,8 @@ class SavedOp(NamedTuple):
     name: str  # without the dialect: "conv2d", "add", ...
     inputs: List[int]  # value ids
     outputs: List[int]
-    attributes: Dict[str, Any] = {}  # name -> value (arrays as lists)
-    output_shapes: List[List[int]] = []  # -1 for a dynamic side
+    attributes: Dict[str, Any]  # name -> value (arrays as lists)
+    output_shapes: List[List[int]]  # -1 for a dynamic side
 
 
 def _attribute(value: Dict[str, Any]) -> Any:
